@@ -233,6 +233,30 @@ TEST(Views, InverseIsExact) {
   }
 }
 
+TEST(Views, OddAndNonSquareSizes) {
+  torch::manual_seed(4);
+  const std::vector<std::string> any_size = {"identity",   "negate", "flip",        "mirror",
+                                             "rotate_180", "skew",   "inner_circle"};
+  for (const auto& view : all_views()) {
+    for (const auto& [h, w] :
+         std::vector<std::pair<int64_t, int64_t>>{{48, 64}, {33, 33}, {1, 7}}) {
+      const bool general =
+          std::find(any_size.begin(), any_size.end(), view->name()) != any_size.end();
+      if (general) EXPECT_TRUE(view->supports_size(h, w)) << view->spec() << " " << h << "x" << w;
+      if (!view->supports_size(h, w)) continue;
+      const torch::Tensor x = torch::randn({2, h, w});
+      EXPECT_TRUE(torch::equal(view->inverse(view->apply(x)), x)) << view->spec();
+      EXPECT_TRUE(torch::equal(std::get<0>(view->source_index(h, w).sort()), torch::arange(h * w)));
+    }
+  }
+  EXPECT_TRUE(make_view("rot90")->supports_size(33, 33));
+  EXPECT_TRUE(make_view("square_hinge")->supports_size(33, 33));
+  EXPECT_TRUE(make_view("patch_permute", "4")->supports_size(48, 64));
+  // A 2-d map works as one channel.
+  const torch::Tensor map = torch::rand({32, 32});
+  EXPECT_TRUE(torch::equal(make_view("rot90")->apply(map), torch::rot90(map, -1, {0, 1})));
+}
+
 TEST(Views, NoiseStaysStandardNormal) {
   torch::manual_seed(1);
   const torch::Tensor noise = torch::randn({4, 6, 64, 64});  // 98,304 samples
