@@ -15,6 +15,8 @@ OUTDIR receives:
     text_encoder.pt   TorchScript T5 encoder: (input_ids, attention_mask) -> last hidden state
     spiece.model      the SentencePiece model, copied from the tokenizer
     manifest.json     everything the C++ program needs to know (docs/bundle.md)
+If OUTDIR already is a bundle, the parts other tools added to it (files, and manifest
+entries such as the optional "clip" object) are kept.
 
 Phases: load the source, install a capturing attention processor, trace the UNet (batch 2)
 and the text encoder, verify the traces against eager diffusers/transformers (batches 1, 2
@@ -590,8 +592,37 @@ def build_manifest(args, unet, text_encoder, spiece_path, scheduler_config, laye
     }
 
 
+def keep_other_parts(outdir, tmp, manifest):
+    """Carry over what an existing bundle holds beyond this exporter's parts.
+
+    Optional parts written by other tools (e.g. the noise-aware CLIP's "clip" object and
+    its files, docs/bundle.md) survive a re-export: top-level manifest keys this exporter
+    does not write are kept, and so are files it does not write.
+    """
+    old_manifest = os.path.join(outdir, "manifest.json")
+    if not os.path.isfile(old_manifest):
+        return manifest
+    with open(old_manifest) as f:
+        old = json.load(f)
+    manifest = dict(manifest)
+    for key, value in old.items():
+        if key not in manifest:
+            manifest[key] = value
+            log(f"  keeping manifest entry '{key}' of the existing bundle")
+    for name in sorted(os.listdir(outdir)):
+        src, dst = os.path.join(outdir, name), os.path.join(tmp, name)
+        if not os.path.exists(dst) and name != "manifest.json" and os.path.isfile(src):
+            shutil.copy2(src, dst)
+            log(f"  keeping file {name} of the existing bundle")
+    return manifest
+
+
 def write_bundle(outdir, traced_unet, traced_te, spiece_path, manifest, verify):
-    """Write into a temporary sibling folder, verify it, then rename it into place."""
+    """Write into a temporary sibling folder, verify it, then rename it into place.
+
+    Parts of an existing bundle at OUTDIR that this exporter does not write are kept
+    (keep_other_parts).
+    """
     outdir = os.path.abspath(outdir)
     if os.path.exists(outdir) and os.listdir(outdir) and \
             not os.path.isfile(os.path.join(outdir, "manifest.json")):
@@ -599,10 +630,14 @@ def write_bundle(outdir, traced_unet, traced_te, spiece_path, manifest, verify):
     parent = os.path.dirname(outdir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".bundle-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700
     try:
         traced_unet.save(os.path.join(tmp, "unet.pt"))
         traced_te.save(os.path.join(tmp, "text_encoder.pt"))
         shutil.copyfile(spiece_path, os.path.join(tmp, "spiece.model"))
+        manifest = keep_other_parts(outdir, tmp, manifest)
         with open(os.path.join(tmp, "manifest.json"), "w") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
@@ -628,7 +663,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=doc_head, epilog=doc_rest,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="local diffusers IF pipeline folder or hub id")
-    p.add_argument("outdir", help="bundle folder to write (an existing bundle is replaced)")
+    p.add_argument("outdir", help="bundle folder to write; an existing bundle's UNet, text "
+                                  "encoder and tokenizer are replaced, its other parts kept")
     p.add_argument("--name", default=None, help="bundle name (default: OUTDIR's basename)")
     p.add_argument("--description", default=None, help="free-text description")
     p.add_argument("--source-name", default=None,
