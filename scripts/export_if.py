@@ -29,7 +29,8 @@ Notes:
     dtype-dependent constants and branches (T5 layer norm casts, finfo(dtype).min masks),
     so run a bundle in the dtype it was exported in. The device, however, is not baked in:
     every device constant is replaced by the device of the graph's first tensor input, so
-    a bundle traced on the CPU runs on CUDA after torch::jit::load(path, device).
+    a bundle traced on the CPU should run on CUDA after torch::jit::load(path, device)
+    (no device constant is left in the saved code; not yet run on a GPU).
   * float16 needs --device cuda: torch 1.13 has no float16 kernels for most CPU ops.
 """
 import argparse
