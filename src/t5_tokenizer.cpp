@@ -1,8 +1,15 @@
 #include "anagram/t5_tokenizer.h"
 
 #include <algorithm>
+#include <cfloat>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
+#include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 #include "anagram/error.h"
 
@@ -191,31 +198,51 @@ bool in_ranges(const Range* begin, const Range* end, char32_t c) {
   return std::any_of(begin, end, [c](const Range& r) { return c >= r.first && c <= r.last; });
 }
 
-// Unicode's Case_Ignorable and Cased (which decide str.lower()'s final sigma) are exact for
-// U+0000..U+052F and U+1E00..U+206F; elsewhere Cased is approximated by "has a case mapping"
-// and nothing is case-ignorable.
+// Unicode's Case_Ignorable and Cased properties, which decide str.lower()'s final sigma, made
+// with Python's own str.lower() for the blocks Latin, IPA, spacing modifiers, combining marks,
+// Greek, Cyrillic (U+0000..U+052F), phonetic extensions to super/subscripts (U+1D00..U+209F),
+// combining marks for symbols and letterlike symbols (U+20D0..U+214F), Latin Extended-C and -D,
+// alphabetic presentation forms, variation selectors, combining half marks, U+FEFF, half/full
+// width forms, emoji skin tones and tags. Elsewhere nothing is case-ignorable and Cased means
+// "has a lower-case mapping or is one" (plus the mathematical letters U+1D400..U+1D7CB).
 constexpr Range kCaseIgnorable[] = {
-    {0x27, 0x27},     {0x2E, 0x2E},     {0x3A, 0x3A},     {0x5E, 0x5E},     {0x60, 0x60},
-    {0xA8, 0xA8},     {0xAD, 0xAD},     {0xAF, 0xAF},     {0xB4, 0xB4},     {0xB7, 0xB8},
-    {0x2B0, 0x36F},   {0x374, 0x375},   {0x37A, 0x37A},   {0x384, 0x385},   {0x387, 0x387},
-    {0x483, 0x489},   {0x1FBD, 0x1FBD}, {0x1FBF, 0x1FC1}, {0x1FCD, 0x1FCF}, {0x1FDD, 0x1FDF},
-    {0x1FED, 0x1FEF}, {0x1FFD, 0x1FFE}, {0x200B, 0x200F}, {0x2018, 0x2019}, {0x2024, 0x2024},
-    {0x2027, 0x2027}, {0x202A, 0x202E}, {0x2060, 0x2064}, {0x2066, 0x206F},
+    {0x27, 0x27},       {0x2E, 0x2E},       {0x3A, 0x3A},       {0x5E, 0x5E},
+    {0x60, 0x60},       {0xA8, 0xA8},       {0xAD, 0xAD},       {0xAF, 0xAF},
+    {0xB4, 0xB4},       {0xB7, 0xB8},       {0x2B0, 0x36F},     {0x374, 0x375},
+    {0x37A, 0x37A},     {0x384, 0x385},     {0x387, 0x387},     {0x483, 0x489},
+    {0x1D2C, 0x1D6A},   {0x1D78, 0x1D78},   {0x1D9B, 0x1DFF},   {0x1FBD, 0x1FBD},
+    {0x1FBF, 0x1FC1},   {0x1FCD, 0x1FCF},   {0x1FDD, 0x1FDF},   {0x1FED, 0x1FEF},
+    {0x1FFD, 0x1FFE},   {0x200B, 0x200F},   {0x2018, 0x2019},   {0x2024, 0x2024},
+    {0x2027, 0x2027},   {0x202A, 0x202E},   {0x2060, 0x2064},   {0x2066, 0x206F},
+    {0x2071, 0x2071},   {0x207F, 0x207F},   {0x2090, 0x209C},   {0x20D0, 0x20F0},
+    {0x2C7C, 0x2C7D},   {0xA720, 0xA721},   {0xA770, 0xA770},   {0xA788, 0xA78A},
+    {0xA7F2, 0xA7F4},   {0xA7F8, 0xA7F9},   {0xFB1E, 0xFB1E},   {0xFE00, 0xFE0F},
+    {0xFE13, 0xFE13},   {0xFE20, 0xFE2F},   {0xFEFF, 0xFEFF},   {0xFF07, 0xFF07},
+    {0xFF0E, 0xFF0E},   {0xFF1A, 0xFF1A},   {0xFF3E, 0xFF3E},   {0xFF40, 0xFF40},
+    {0xFF70, 0xFF70},   {0xFF9E, 0xFF9F},   {0xFFE3, 0xFFE3},   {0xFFF9, 0xFFFB},
+    {0x1F3FB, 0x1F3FF}, {0xE0001, 0xE0001}, {0xE0020, 0xE007F}, {0xE0100, 0xE01EF},
 };
-// Cased letters that neither have a lower-case mapping nor are one's target.
+// Cased code points that neither have a lower-case mapping nor are one's target.
 constexpr Range kOtherCased[] = {
-    {0xAA, 0xAA},     {0xB5, 0xB5},     {0xBA, 0xBA},     {0x130, 0x131},   {0x138, 0x138},
-    {0x149, 0x149},   {0x17F, 0x17F},   {0x18D, 0x18D},   {0x19B, 0x19B},   {0x1AA, 0x1AB},
-    {0x1BA, 0x1BA},   {0x1BE, 0x1BE},   {0x1F0, 0x1F0},   {0x221, 0x221},   {0x234, 0x239},
-    {0x255, 0x255},   {0x258, 0x258},   {0x25A, 0x25A},   {0x25D, 0x25F},   {0x262, 0x262},
-    {0x264, 0x264},   {0x267, 0x267},   {0x26D, 0x26E},   {0x270, 0x270},   {0x273, 0x274},
-    {0x276, 0x27C},   {0x27E, 0x27F},   {0x281, 0x281},   {0x284, 0x286},   {0x28D, 0x291},
-    {0x293, 0x293},   {0x295, 0x29C},   {0x29F, 0x2AF},   {0x390, 0x390},   {0x3B0, 0x3B0},
-    {0x3C2, 0x3C2},   {0x3D0, 0x3D6},   {0x3F0, 0x3F1},   {0x3F5, 0x3F5},   {0x3FC, 0x3FC},
-    {0x1E96, 0x1E9D}, {0x1E9F, 0x1E9F}, {0x1F50, 0x1F50}, {0x1F52, 0x1F52}, {0x1F54, 0x1F54},
-    {0x1F56, 0x1F56}, {0x1FB2, 0x1FB2}, {0x1FB4, 0x1FB4}, {0x1FB6, 0x1FB7}, {0x1FBE, 0x1FBE},
-    {0x1FC2, 0x1FC2}, {0x1FC4, 0x1FC4}, {0x1FC6, 0x1FC7}, {0x1FD2, 0x1FD3}, {0x1FD6, 0x1FD7},
-    {0x1FE2, 0x1FE4}, {0x1FE6, 0x1FE7}, {0x1FF2, 0x1FF2}, {0x1FF4, 0x1FF4}, {0x1FF6, 0x1FF7},
+    {0xAA, 0xAA},     {0xB5, 0xB5},       {0xBA, 0xBA},       {0x130, 0x131},   {0x138, 0x138},
+    {0x149, 0x149},   {0x17F, 0x17F},     {0x18D, 0x18D},     {0x19B, 0x19B},   {0x1AA, 0x1AB},
+    {0x1BA, 0x1BA},   {0x1BE, 0x1BE},     {0x1F0, 0x1F0},     {0x221, 0x221},   {0x234, 0x239},
+    {0x255, 0x255},   {0x258, 0x258},     {0x25A, 0x25A},     {0x25D, 0x25F},   {0x262, 0x262},
+    {0x264, 0x264},   {0x267, 0x267},     {0x26D, 0x26E},     {0x270, 0x270},   {0x273, 0x274},
+    {0x276, 0x27C},   {0x27E, 0x27F},     {0x281, 0x281},     {0x284, 0x286},   {0x28D, 0x291},
+    {0x293, 0x293},   {0x295, 0x29C},     {0x29F, 0x2AF},     {0x390, 0x390},   {0x3B0, 0x3B0},
+    {0x3C2, 0x3C2},   {0x3D0, 0x3D6},     {0x3F0, 0x3F1},     {0x3F5, 0x3F5},   {0x3FC, 0x3FC},
+    {0x1D00, 0x1D2B}, {0x1D6B, 0x1D77},   {0x1D7A, 0x1D7C},   {0x1D7E, 0x1D8D}, {0x1D8F, 0x1D9A},
+    {0x1E96, 0x1E9D}, {0x1E9F, 0x1E9F},   {0x1F50, 0x1F50},   {0x1F52, 0x1F52}, {0x1F54, 0x1F54},
+    {0x1F56, 0x1F56}, {0x1FB2, 0x1FB2},   {0x1FB4, 0x1FB4},   {0x1FB6, 0x1FB7}, {0x1FBE, 0x1FBE},
+    {0x1FC2, 0x1FC2}, {0x1FC4, 0x1FC4},   {0x1FC6, 0x1FC7},   {0x1FD2, 0x1FD3}, {0x1FD6, 0x1FD7},
+    {0x1FE2, 0x1FE4}, {0x1FE6, 0x1FE7},   {0x1FF2, 0x1FF2},   {0x1FF4, 0x1FF4}, {0x1FF6, 0x1FF7},
+    {0x2102, 0x2102}, {0x2107, 0x2107},   {0x210A, 0x2113},   {0x2115, 0x2115}, {0x2119, 0x211D},
+    {0x2124, 0x2124}, {0x2128, 0x2128},   {0x212C, 0x212D},   {0x212F, 0x2131}, {0x2133, 0x2134},
+    {0x2139, 0x2139}, {0x213C, 0x213F},   {0x2145, 0x2149},   {0x2C71, 0x2C71}, {0x2C74, 0x2C74},
+    {0x2C77, 0x2C7B}, {0xA730, 0xA731},   {0xA771, 0xA778},   {0xA78E, 0xA78E}, {0xA795, 0xA795},
+    {0xA7AF, 0xA7AF}, {0xA7D3, 0xA7D3},   {0xA7D5, 0xA7D5},   {0xA7FA, 0xA7FA}, {0xFB00, 0xFB06},
+    {0xFB13, 0xFB17}, {0x1D400, 0x1D6A5}, {0x1D6A8, 0x1D7CB},
 };
 
 bool is_case_ignorable(char32_t c) {
@@ -306,24 +333,467 @@ std::string rstrip(const std::string& text) {
   return encode_utf8(u);
 }
 
+// ---- SentencePiece (unigram) model, read and run without libsentencepiece ----
+//
+// Debian's libsentencepiece exports a bundled protobuf 3.14 whose symbols clash with LibTorch's
+// libprotobuf 3.21 (a process loading both crashes at start-up), so spiece.model is parsed here
+// and encoded with the same normalisation and Viterbi search as SentencePiece 0.1.99 (the
+// version transformers runs in Python).
+
+enum class PieceType {
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6
+};
+
+}  // namespace
+
+struct T5Tokenizer::Model {
+  struct Piece {
+    std::string text;
+    float score = 0;
+    PieceType type = PieceType::kNormal;
+  };
+  std::vector<Piece> pieces;
+  std::unordered_map<std::string, int> ids;  // every piece -> its id
+  size_t max_piece_bytes = 0;
+  int unk_id = -1;
+  float min_score = 0;
+  float max_score = 0;
+  bool byte_fallback = false;
+  bool treat_whitespace_as_suffix = false;
+  bool add_dummy_prefix = true;
+  bool remove_extra_whitespaces = true;
+  bool escape_whitespaces = true;
+  std::vector<uint32_t> charsmap_units;  // darts-clone double array of the normaliser
+  std::string charsmap_strings;          // NUL-terminated replacement strings
+  std::vector<std::string> user_defined;
+
+  int piece_to_id(const std::string& piece) const {
+    const auto it = ids.find(piece);
+    return it == ids.end() ? unk_id : it->second;
+  }
+  bool in_lattice(int id) const {  // NORMAL, USER_DEFINED and UNUSED pieces are matched
+    const PieceType t = pieces[id].type;
+    return t == PieceType::kNormal || t == PieceType::kUserDefined || t == PieceType::kUnused;
+  }
+  std::pair<std::string, size_t> normalize_prefix(const char* data, size_t size) const;
+  std::string normalize(const std::string& input) const;
+  std::vector<std::string> encode_pieces(const std::string& text) const;
+};
+
+namespace {
+
+// Ref: sentencepiece src/util.h OneCharLen: the length of a UTF-8 sequence from its lead byte.
+size_t one_char_len(char lead) {
+  const auto b = static_cast<uint8_t>(lead);
+  return b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+}
+
+// A minimal protobuf wire-format reader: enough for ModelProto.
+class ProtoReader {
+ public:
+  ProtoReader(const char* data, size_t size, const std::string& path)
+      : p_(reinterpret_cast<const uint8_t*>(data)), end_(p_ + size), path_(path) {}
+  bool done() const { return p_ >= end_; }
+  uint64_t varint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ >= end_) fail();
+      const uint8_t byte = *p_++;
+      value |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) return value;
+    }
+    fail();
+  }
+  // Reads a field key; returns the field number and sets the wire type.
+  uint32_t key(int& wire_type) {
+    const uint64_t k = varint();
+    wire_type = static_cast<int>(k & 7);
+    return static_cast<uint32_t>(k >> 3);
+  }
+  std::string bytes() {
+    const uint64_t n = varint();
+    if (n > static_cast<uint64_t>(end_ - p_)) fail();
+    std::string out(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    return out;
+  }
+  float fixed32_float() {
+    if (end_ - p_ < 4) fail();
+    uint32_t bits =
+        uint32_t(p_[0]) | uint32_t(p_[1]) << 8 | uint32_t(p_[2]) << 16 | uint32_t(p_[3]) << 24;
+    p_ += 4;
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+  }
+  void skip(int wire_type) {
+    switch (wire_type) {
+      case 0:
+        varint();
+        return;
+      case 1:
+        advance(8);
+        return;
+      case 2:
+        bytes();
+        return;
+      case 5:
+        advance(4);
+        return;
+      default:
+        fail();
+    }
+  }
+
+ private:
+  void advance(size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) fail();
+    p_ += n;
+  }
+  [[noreturn]] void fail() const {
+    throw Error(ErrorKind::kBundle,
+                "tokenizer '" + path_ + "': not a SentencePiece model (bad protobuf)");
+  }
+  const uint8_t* p_;
+  const uint8_t* end_;
+  const std::string& path_;
+};
+
+// Ref: sentencepiece src/normalizer.cc DecodePrecompiledCharsMap: <uint32 trie
+// size><trie><strings>.
+void read_charsmap(const std::string& blob, T5Tokenizer::Model& model, const std::string& path) {
+  if (blob.empty()) return;
+  uint32_t trie_size = 0;
+  if (blob.size() > 4) {
+    trie_size = uint32_t(uint8_t(blob[0])) | uint32_t(uint8_t(blob[1])) << 8 |
+                uint32_t(uint8_t(blob[2])) << 16 | uint32_t(uint8_t(blob[3])) << 24;
+  }
+  if (blob.size() <= 4 || trie_size >= blob.size() - 4 || trie_size % 4 != 0 || trie_size == 0) {
+    throw Error(ErrorKind::kBundle, "tokenizer '" + path + "': broken precompiled_charsmap");
+  }
+  model.charsmap_units.resize(trie_size / 4);
+  std::memcpy(model.charsmap_units.data(), blob.data() + 4, trie_size);  // little-endian host
+  model.charsmap_strings = blob.substr(4 + trie_size);
+  model.charsmap_strings.push_back('\0');  // guard: every string ends inside the buffer
+}
+
+std::shared_ptr<const T5Tokenizer::Model> parse_model(const std::string& bytes,
+                                                      const std::string& path) {
+  auto model = std::make_shared<T5Tokenizer::Model>();
+  int model_type = 1;  // UNIGRAM
+  std::string charsmap;
+  ProtoReader top(bytes.data(), bytes.size(), path);
+  while (!top.done()) {
+    int wire = 0;
+    const uint32_t field = top.key(wire);
+    if (wire != 2 || (field != 1 && field != 2 && field != 3)) {
+      top.skip(wire);
+      continue;
+    }
+    const std::string message = top.bytes();
+    ProtoReader sub(message.data(), message.size(), path);
+    if (field == 1) {  // SentencePiece {piece = 1, score = 2, type = 3}
+      T5Tokenizer::Model::Piece piece;
+      while (!sub.done()) {
+        const uint32_t f = sub.key(wire);
+        if (f == 1 && wire == 2) {
+          piece.text = sub.bytes();
+        } else if (f == 2 && wire == 5) {
+          piece.score = sub.fixed32_float();
+        } else if (f == 3 && wire == 0) {
+          piece.type = static_cast<PieceType>(sub.varint());
+        } else {
+          sub.skip(wire);
+        }
+      }
+      model->pieces.push_back(std::move(piece));
+    } else if (field == 2) {  // TrainerSpec
+      while (!sub.done()) {
+        const uint32_t f = sub.key(wire);
+        if (f == 3 && wire == 0) {
+          model_type = static_cast<int>(sub.varint());
+        } else if (f == 24 && wire == 0) {
+          model->treat_whitespace_as_suffix = sub.varint() != 0;
+        } else if (f == 35 && wire == 0) {
+          model->byte_fallback = sub.varint() != 0;
+        } else {
+          sub.skip(wire);
+        }
+      }
+    } else {  // NormalizerSpec
+      while (!sub.done()) {
+        const uint32_t f = sub.key(wire);
+        if (f == 2 && wire == 2) {
+          charsmap = sub.bytes();
+        } else if (f == 3 && wire == 0) {
+          model->add_dummy_prefix = sub.varint() != 0;
+        } else if (f == 4 && wire == 0) {
+          model->remove_extra_whitespaces = sub.varint() != 0;
+        } else if (f == 5 && wire == 0) {
+          model->escape_whitespaces = sub.varint() != 0;
+        } else {
+          sub.skip(wire);
+        }
+      }
+    }
+  }
+  const auto bad = [&](const std::string& what) {
+    throw Error(ErrorKind::kBundle, "tokenizer '" + path + "': " + what);
+  };
+  if (model_type != 1) bad("only unigram SentencePiece models are supported");
+  if (model->pieces.empty()) bad("not a SentencePiece model (no pieces)");
+  read_charsmap(charsmap, *model, path);
+  // Ref: sentencepiece src/model_interface.cc InitializePieces; src/unigram_model.cc Model().
+  model->min_score = FLT_MAX;
+  model->max_score = FLT_MIN;  // sic: the smallest positive float, as SentencePiece has it
+  for (size_t i = 0; i < model->pieces.size(); ++i) {
+    const auto& piece = model->pieces[i];
+    if (piece.text.empty()) bad("empty piece " + std::to_string(i));
+    if (piece.type < PieceType::kNormal || piece.type > PieceType::kByte) bad("bad piece type");
+    if (!model->ids.emplace(piece.text, static_cast<int>(i)).second) {
+      bad("piece '" + piece.text + "' is defined twice");
+    }
+    if (piece.type == PieceType::kUnknown) {
+      if (model->unk_id >= 0) bad("two unknown pieces");
+      model->unk_id = static_cast<int>(i);
+    }
+    if (piece.type == PieceType::kUserDefined) model->user_defined.push_back(piece.text);
+    if (piece.type == PieceType::kNormal) {
+      model->min_score = std::min(model->min_score, piece.score);
+      model->max_score = std::max(model->max_score, piece.score);
+    }
+    if (model->in_lattice(static_cast<int>(i))) {
+      model->max_piece_bytes = std::max(model->max_piece_bytes, piece.text.size());
+    }
+  }
+  if (model->unk_id < 0) bad("no unknown piece");
+  return model;
+}
+
+// Ref: darts-clone DoubleArrayImpl::commonPrefixSearch (as used by SentencePiece's normaliser):
+// calls `found(length, value)` for every key that is a prefix of data[0, size).
+template <typename F>
+void common_prefix_search(const std::vector<uint32_t>& units, const char* data, size_t size,
+                          F&& found) {
+  const auto offset = [](uint32_t unit) { return (unit >> 10) << ((unit & (1U << 9)) >> 6); };
+  const auto label = [](uint32_t unit) { return unit & ((1U << 31) | 0xFF); };
+  const auto has_leaf = [](uint32_t unit) { return ((unit >> 8) & 1) == 1; };
+  if (units.empty()) return;
+  size_t node = offset(units[0]);
+  for (size_t i = 0; i < size; ++i) {
+    const uint32_t byte = static_cast<uint8_t>(data[i]);
+    node ^= byte;
+    if (node >= units.size() || label(units[node]) != byte) return;
+    const uint32_t unit = units[node];
+    node ^= offset(unit);
+    if (node >= units.size()) return;
+    if (has_leaf(unit)) found(i + 1, units[node] & ((1U << 31) - 1));
+  }
+}
+
+}  // namespace
+
+// Ref: sentencepiece src/normalizer.cc Normalizer::NormalizePrefix: a user-defined piece passes
+// unchanged; else the longest rule of the charsmap; else one UTF-8 character.
+// Returns the replacement and the number of input bytes it consumes.
+std::pair<std::string, size_t> T5Tokenizer::Model::normalize_prefix(const char* data,
+                                                                    size_t size) const {
+  size_t longest_user = 0;
+  for (const std::string& symbol : user_defined) {
+    if (symbol.size() <= size && symbol.size() > longest_user &&
+        std::memcmp(data, symbol.data(), symbol.size()) == 0) {
+      longest_user = symbol.size();
+    }
+  }
+  if (longest_user > 0) return {std::string(data, longest_user), longest_user};
+  constexpr int kMaxTrieResults = 32;  // SentencePiece keeps the first 32 matches only
+  int results = 0;
+  size_t longest_length = 0;
+  uint32_t longest_value = 0;
+  common_prefix_search(charsmap_units, data, size, [&](size_t length, uint32_t value) {
+    if (results++ >= kMaxTrieResults) return;
+    if (longest_length == 0 || length > longest_length) {
+      longest_length = length;
+      longest_value = value;
+    }
+  });
+  if (longest_length > 0 && longest_value < charsmap_strings.size()) {
+    return {std::string(charsmap_strings.c_str() + longest_value), longest_length};
+  }
+  // Text was validated as UTF-8 before, so this is a whole character.
+  const size_t length = std::min(one_char_len(data[0]), size);
+  return {std::string(data, length), length};
+}
+
+// Ref: sentencepiece src/normalizer.cc Normalizer::Normalize.
+std::string T5Tokenizer::Model::normalize(const std::string& text) const {
+  static const std::string kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's space
+  const std::string space = escape_whitespaces ? kSpace : std::string(" ");
+  const char* data = text.data();
+  size_t size = text.size();
+  if (remove_extra_whitespaces) {  // drop leading characters that normalise to one space
+    while (size > 0) {
+      const auto prefix = normalize_prefix(data, size);
+      if (prefix.first != " ") break;
+      data += prefix.second;
+      size -= prefix.second;
+    }
+  }
+  std::string out;
+  if (size == 0) return out;
+  if (!treat_whitespace_as_suffix && add_dummy_prefix) out += space;
+  bool prev_space = remove_extra_whitespaces;
+  while (size > 0) {
+    const auto prefix = normalize_prefix(data, size);
+    std::string_view piece = prefix.first;
+    while (prev_space && !piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+    if (!piece.empty()) {
+      for (char c : piece) {
+        if (escape_whitespaces && c == ' ') {
+          out += kSpace;
+        } else {
+          out += c;
+        }
+      }
+      prev_space = piece.back() == ' ';
+    }
+    data += prefix.second;
+    size -= prefix.second;
+    if (!remove_extra_whitespaces) prev_space = false;
+  }
+  if (remove_extra_whitespaces) {
+    while (out.size() >= space.size() &&
+           out.compare(out.size() - space.size(), space.size(), space) == 0) {
+      out.resize(out.size() - space.size());
+    }
+  }
+  if (treat_whitespace_as_suffix && add_dummy_prefix) out += space;
+  return out;
+}
+
+// Ref: sentencepiece src/unigram_model.cc Model::EncodeOptimized (Viterbi over the pieces that
+// start at each character; unknown characters cost min_score - 10; the first best path found
+// wins ties) and src/sentencepiece_processor.cc PopulateSentencePieceText (runs of unknown
+// pieces merge into one; with byte_fallback they become byte pieces).
+std::vector<std::string> T5Tokenizer::Model::encode_pieces(const std::string& text) const {
+  const std::string normalized = normalize(text);
+  const size_t size = normalized.size();
+  std::vector<std::string> out;
+  if (size == 0) return out;
+  struct Best {
+    int id = -1;
+    float score = 0;
+    long starts_at = -1;
+  };
+  constexpr float kUnkPenalty = 10.0f;
+  const float unk_score = min_score - kUnkPenalty;
+  std::vector<Best> best(size + 1);
+  for (size_t start = 0; start < size;) {
+    const float score_here = best[start].score;
+    const size_t char_len = std::min(one_char_len(normalized[start]), size - start);
+    bool has_single = false;
+    const size_t longest = std::min(max_piece_bytes, size - start);
+    for (size_t length = 1; length <= longest; ++length) {
+      const auto it = ids.find(normalized.substr(start, length));
+      if (it == ids.end() || !in_lattice(it->second)) continue;
+      if (pieces[it->second].type == PieceType::kUnused) continue;
+      Best& target = best[start + length];
+      const bool user = pieces[it->second].type == PieceType::kUserDefined;
+      // As in SentencePiece: the score is a double (the user-defined bonus is computed in
+      // double), the sum is double, the stored best score a float.
+      const double score = user ? static_cast<float>(length) * max_score - 0.1
+                                : static_cast<double>(pieces[it->second].score);
+      const double candidate = score + score_here;
+      if (target.starts_at == -1 || candidate > target.score) {
+        target = {it->second, static_cast<float>(candidate), static_cast<long>(start)};
+      }
+      if (length == char_len) has_single = true;
+    }
+    if (!has_single) {
+      Best& target = best[start + char_len];
+      const float candidate = unk_score + score_here;
+      if (target.starts_at == -1 || candidate > target.score) {
+        target = {unk_id, candidate, static_cast<long>(start)};
+      }
+    }
+    start += char_len;
+  }
+  std::vector<std::pair<std::string, int>> path;
+  for (size_t end = size; end > 0;) {
+    const Best& node = best[end];
+    path.emplace_back(normalized.substr(node.starts_at, end - node.starts_at), node.id);
+    end = static_cast<size_t>(node.starts_at);
+  }
+  std::reverse(path.begin(), path.end());
+  bool prev_unk = false;
+  for (const auto& [piece, id] : path) {
+    const bool unk = id == unk_id;
+    if (unk && byte_fallback) {
+      for (unsigned char byte : piece) {
+        char name[8];
+        std::snprintf(name, sizeof name, "<0x%02X>", byte);
+        out.emplace_back(name);
+      }
+    } else if (unk && prev_unk) {
+      out.back() += piece;
+    } else {
+      out.push_back(piece);
+    }
+    prev_unk = unk;
+  }
+  return out;
+}
+
+namespace {
+
 [[noreturn]] void bundle_error(const std::string& path, const std::string& what) {
   throw Error(ErrorKind::kBundle, "tokenizer '" + path + "': " + what);
 }
 
 }  // namespace
 
-T5Tokenizer T5Tokenizer::load(const std::string& spiece_path, int, int64_t, int64_t) {
-  bundle_error(spiece_path, "the T5 tokenizer is being rewritten (temporary stub)");
+T5Tokenizer T5Tokenizer::load(const std::string& spiece_path, int max_length, int64_t pad_id,
+                              int64_t eos_id) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(spiece_path, ec)) {
+    bundle_error(spiece_path, "SentencePiece model file does not exist");
+  }
+  std::ifstream in(spiece_path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) bundle_error(spiece_path, "cannot read the SentencePiece model");
+  T5Tokenizer tokenizer;
+  tokenizer.model_ = parse_model(bytes.str(), spiece_path);
+  const Model& model = *tokenizer.model_;
+  const int64_t size = static_cast<int64_t>(model.pieces.size());
+  // (transformers cannot truncate to max_length 1: it keeps the pieces and logs an error.)
+  if (max_length < 2) bundle_error(spiece_path, "max_length must be at least 2");
+  if (pad_id < 0 || pad_id >= size || eos_id < 0 || eos_id >= size) {
+    bundle_error(spiece_path, "pad_id " + std::to_string(pad_id) + " or eos_id " +
+                                  std::to_string(eos_id) + " outside the vocabulary of " +
+                                  std::to_string(size) + " pieces");
+  }
+  // transformers maps "</s>" and "<pad>" in text to these pieces' ids: they must agree.
+  if (model.piece_to_id("</s>") != eos_id || model.piece_to_id("<pad>") != pad_id) {
+    bundle_error(spiece_path, "the pieces '</s>' and '<pad>' have ids " +
+                                  std::to_string(model.piece_to_id("</s>")) + " and " +
+                                  std::to_string(model.piece_to_id("<pad>")) +
+                                  ", expected eos_id " + std::to_string(eos_id) + " and pad_id " +
+                                  std::to_string(pad_id));
+  }
+  tokenizer.max_length_ = max_length;
+  tokenizer.pad_id_ = pad_id;
+  tokenizer.eos_id_ = eos_id;
+  tokenizer.unk_id_ = model.piece_to_id("<unk>");
+  tokenizer.vocab_size_ = size;
+  return tokenizer;
 }
 
-std::vector<int64_t> T5Tokenizer::tokenize(const std::string& text) const {
-  decode_utf8(text);
-  (void)split_on_specials(text);
-  (void)lstrip(text);
-  (void)rstrip(text);
-  return {};
-}
-#if 0
 // Ref: transformers tokenization_utils.py PreTrainedTokenizer.tokenize (added-token handling)
 // and T5Tokenizer._tokenize / _convert_token_to_id (legacy: plain SentencePiece pieces).
 std::vector<int64_t> T5Tokenizer::tokenize(const std::string& text) const {
@@ -356,7 +826,6 @@ std::vector<int64_t> T5Tokenizer::tokenize(const std::string& text) const {
     }
   }
   std::vector<int64_t> ids;
-  std::vector<std::string> pieces;
   for (const std::string& part : parts) {
     if (part.empty()) continue;
     const Special special = special_of(part);
@@ -364,16 +833,12 @@ std::vector<int64_t> T5Tokenizer::tokenize(const std::string& text) const {
       ids.push_back(special.id);
       continue;
     }
-    const auto status = sp_->Encode(part, &pieces);
-    if (!status.ok()) {
-      throw Error(ErrorKind::kRuntime, "SentencePiece failed to encode text: " + status.ToString());
+    for (const std::string& piece : model_->encode_pieces(part)) {
+      ids.push_back(model_->piece_to_id(piece));
     }
-    for (const std::string& piece : pieces) ids.push_back(sp_->PieceToId(piece));
   }
   return ids;
 }
-
-#endif
 
 std::vector<int64_t> T5Tokenizer::encode_plain(const std::string& text) const {
   return tokenize(text);

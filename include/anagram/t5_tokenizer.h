@@ -22,22 +22,23 @@
 #include <string>
 #include <vector>
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace anagram {
 
 class T5Tokenizer {
  public:
+  struct Model;  // opaque: the parsed SentencePiece model, defined in src/t5_tokenizer.cpp
+
   struct Encoding {
     std::vector<int64_t> ids;             // max_length ids: pieces, eos, then pad
     std::vector<int64_t> attention_mask;  // max_length values: 1 for pieces and eos, 0 for pad
     bool truncated = false;               // whether pieces were dropped to fit max_length
   };
 
-  // Loads a SentencePiece model (spiece.model). Throws Error(kBundle) when the file is missing
-  // or not a SentencePiece model, or when max_length < 2 or pad_id / eos_id are out of range.
+  // Loads a SentencePiece model (spiece.model; unigram models, as T5's). src/t5_tokenizer.cpp
+  // reads and runs it itself, matching SentencePiece 0.1.99 (libsentencepiece is not used: its
+  // bundled protobuf clashes with LibTorch's). Throws Error(kBundle) when the file is missing or
+  // not a SentencePiece model, when max_length < 2, or when pad_id / eos_id are out of range or
+  // differ from the ids of the pieces "<pad>" / "</s>".
   static T5Tokenizer load(const std::string& spiece_path, int max_length = 77, int64_t pad_id = 0,
                           int64_t eos_id = 1);
 
@@ -50,8 +51,9 @@ class T5Tokenizer {
 
   // The diffusers IF pipeline's _text_preprocessing(text, clean_caption=False), i.e. Python's
   // text.lower().strip(): full Unicode simple lower-casing (Python 3.11 / Unicode 14 tables),
-  // "İ" -> "i̇", final-sigma "Σ" -> "ς" (with Cased/Case_Ignorable approximated: exact for
-  // Latin, Greek and Cyrillic text), then Unicode whitespace stripped at both ends.
+  // "İ" -> "i̇", final-sigma "Σ" -> "ς" (Unicode's Cased / Case_Ignorable properties, which that
+  // rule needs, are exact for Latin, Greek, Cyrillic, combining marks and punctuation, and
+  // approximated for rarer scripts), then Python's whitespace stripped at both ends.
   static std::string preprocess(const std::string& text);
 
   int max_length() const { return max_length_; }
@@ -64,7 +66,7 @@ class T5Tokenizer {
   T5Tokenizer() = default;
   std::vector<int64_t> tokenize(const std::string& text) const;
 
-  std::shared_ptr<const sentencepiece::SentencePieceProcessor> sp_;
+  std::shared_ptr<const Model> model_;
   int max_length_ = 77;
   int64_t pad_id_ = 0;
   int64_t eos_id_ = 1;
