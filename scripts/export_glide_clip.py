@@ -108,6 +108,9 @@ def export_clip(image_enc, text_enc, cfg, bundle_dir, bpe_vocab, device="cpu",
     """Trace both embedders, verify, write them and the BPE file; return the manifest
     "clip" object. Shared by this script and scripts/make_tiny_clip.py."""
     dev, dt = torch.device(device), DTYPES[dtype]
+    if dt == torch.float16 and dev.type == "cpu":
+        raise SystemExit("--dtype float16 needs --device cuda (LibTorch's CPU kernels lack "
+                         "half-precision conv/matmul); such files then run on CUDA only")
     os.makedirs(bundle_dir, exist_ok=True)
     tokenizer = cm.BPETokenizer(bpe_vocab)  # also checks the vocab file parses
     ctx, size = cfg["max_text_len"], cfg["image_size"]
