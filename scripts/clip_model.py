@@ -11,8 +11,8 @@ with the same result:
     is exactly 0 in float32, so attending over the real tokens only gives the same numbers.
   * The text encoder's causal mask is a buffer here (GLIDE keeps it on an info object).
 
-Architecture (GLIDE config: n_embd 512, image 12 blocks x 12 heads x 64, text 12 blocks x
-8 heads x 64, patch 4, 1000 timesteps, 77 text tokens, vocabulary table 65536 rows):
+Architecture (GLIDE config: n_embd 512, image 12 blocks x 12 heads x 64 (width 768), text 12 blocks x
+8 heads x 64 (width 512), patch 4, 1000 timesteps, 77 text tokens, vocabulary table 65536 rows):
   image: x -> (x - CLIP channel mean) / std -> 4x4 patch conv (no bias) -> 256 tokens;
          a first token w_t[t] (the timestep's learned embedding) -> + w_pos -> LayerNorm
          -> blocks -> LayerNorm(token 0) -> linear (no bias) -> n_embd.
