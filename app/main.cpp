@@ -1,1 +1,91 @@
-int main() { return 0; }
+// anagram: visual anagrams with a text-conditioned pixel diffusion model (DeepFloyd IF).
+//
+// Exit codes: 0 success; 1 failure while working; 2 bad input (options, views, bundle,
+// device, output folder); 130 interrupted.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <c10/util/Exception.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "anagram/error.h"
+#include "commands.h"
+
+namespace anagram::cli {
+std::atomic<bool> g_interrupted{false};
+}
+
+namespace {
+
+void on_signal(int) {
+  anagram::cli::g_interrupted = true;
+  // A second Ctrl-C ends the program at once.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+void configure_logging(const anagram::cli::GlobalOptions& global) {
+  auto logger = spdlog::stderr_color_mt("anagram");
+  logger->set_pattern("%^[%l]%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::level::level_enum level = spdlog::level::from_str(global.log_level);
+  if (global.quiet && level < spdlog::level::warn) level = spdlog::level::warn;
+  spdlog::set_level(level);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace anagram::cli;
+  CLI::App app{"anagram: visual anagrams, pictures that change meaning under a view (rotation, "
+               "flip, permutation), made with a pixel diffusion model"};
+  app.set_version_flag("--version", std::string("anagram ") + ANAGRAM_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  GlobalOptions global;
+  for (int i = 0; i < argc; ++i) global.command_line += (i ? " " : "") + std::string(argv[i]);
+  app.add_option("--log-level", global.log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", global.quiet, "No progress display; only warnings and errors");
+
+  Runner gen = add_gen_command(app, global);
+  Runner views = add_views_command(app);
+  Runner info = add_info_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "anagram: error: " << e.what() << " (see anagram --help)\n";
+    return 2;
+  }
+  configure_logging(global);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  try {
+    if (app.got_subcommand("gen")) return gen();
+    if (app.got_subcommand("views")) return views();
+    if (app.got_subcommand("info")) return info();
+  } catch (const anagram::Error& e) {
+    std::cerr << "anagram: error: " << e.what() << "\n";
+    return g_interrupted ? 130 : e.exit_code();
+  } catch (const c10::Error& e) {
+    const std::string message = e.what_without_backtrace();
+    std::cerr << "anagram: error: LibTorch: " << message.substr(0, message.find('\n')) << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "anagram: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 2;
+}

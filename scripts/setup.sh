@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake libtorch-dev libsentencepiece-dev libcli11-dev
-          nlohmann-json3-dev libspdlog-dev libstb-dev libgtest-dev)
+          nlohmann-json3-dev libspdlog-dev libstb-dev libgtest-dev zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,83 @@
+// anagram gen: make visual anagrams.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "anagram/generate.h"
+#include "commands.h"
+
+namespace anagram::cli {
+namespace {
+
+// One progress line on stderr, redrawn in place on a terminal; a line per 10% otherwise.
+class ProgressDisplay {
+ public:
+  explicit ProgressDisplay(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO)) {}
+
+  void update(const Progress& p) {
+    if (!enabled_) return;
+    const int percent = 100 * p.step / p.num_steps;
+    if (!tty_ && percent / 10 == last_decile_ && p.step != p.num_steps) return;
+    last_decile_ = percent / 10;
+    constexpr int kWidth = 30;
+    const int filled = kWidth * p.step / p.num_steps;
+    std::fprintf(stderr, "%ssample %d/%d [%.*s%*s] step %d/%d  %.2f s/step%s",
+                 tty_ ? "\r" : "", p.sample + 1, p.num_samples, filled,
+                 "##############################", kWidth - filled, "", p.step, p.num_steps,
+                 p.seconds / p.step, (tty_ && p.step < p.num_steps) ? "" : "\n");
+    std::fflush(stderr);
+    if (p.step == p.num_steps) last_decile_ = -1;
+  }
+
+ private:
+  bool enabled_;
+  bool tty_;
+  int last_decile_ = -1;
+};
+
+}  // namespace
+
+Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
+  auto options = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "gen", "Generate visual anagrams: one prompt per view of the same picture");
+  cmd->footer(
+      "Example:\n  anagram gen --prompt \"an oil painting of a dog\" --prompt \"an oil painting "
+      "of a cat\" --view rot180\n  (one --view fewer than --prompt: the first prompt is seen "
+      "upright)\n\nOutputs OUT/sample_NNN/: anagram.png, view_K_<view>_<prompt>.png, sheet.png, "
+      "metadata.json.\nRun `anagram views` for the list of views.");
+  cmd->add_option("-p,--prompt", options->prompts, "Prompt of a view (repeat, in view order)")
+      ->required();
+  cmd->add_option("-v,--view", options->views,
+                  "View of the prompt at the same position (repeat); e.g. rot180, flip, "
+                  "patch_permute");
+  cmd->add_option("--view-arg", options->view_args,
+                  "Parameter of the --view at the same position (repeat; \"\" for none)");
+  cmd->add_option("--style", options->style, "Prefix for every prompt, e.g. \"an oil painting of\"");
+  cmd->add_option("-b,--bundle", options->bundle, "Model bundle folder (default: $ANAGRAM_BUNDLE "
+                                                  "or the bundled tiny model)")
+      ->capture_default_str();
+  cmd->add_option("-n,--steps", options->steps, "Denoising steps")->capture_default_str();
+  cmd->add_option("-g,--guidance", options->guidance, "Classifier-free guidance scale")
+      ->capture_default_str();
+  cmd->add_option("-s,--seed", options->seed, "Random seed (sample i uses seed + i)")
+      ->capture_default_str();
+  cmd->add_option("--num-samples", options->num_samples, "Number of pictures to make")
+      ->capture_default_str();
+  cmd->add_option("-d,--device", options->device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--dtype", options->dtype, "auto (the bundle's), float32, float16 or bfloat16")
+      ->capture_default_str();
+  cmd->add_option("-o,--out", options->out, "Output folder")->capture_default_str();
+
+  return [options, &global]() {
+    options->command_line = global.command_line;
+    ProgressDisplay display(!global.quiet);
+    const GenerateResult result = generate(
+        *options, [&](const Progress& p) { display.update(p); }, &g_interrupted);
+    for (const auto& dir : result.sample_dirs) std::printf("%s\n", dir.string().c_str());
+    return 0;
+  };
+}
+
+}  // namespace anagram::cli

@@ -1,0 +1,26 @@
+// anagram views: list the views a picture can be made for.
+#include <cstdio>
+
+#include "anagram/views.h"
+#include "commands.h"
+
+namespace anagram::cli {
+
+Runner add_views_command(CLI::App& app) {
+  app.add_subcommand("views", "List the views (--view names, aliases and --view-arg)");
+  return []() {
+    for (const ViewInfo& info : list_views()) {
+      std::string aliases;
+      for (const auto& alias : info.aliases) aliases += (aliases.empty() ? "" : ", ") + alias;
+      std::printf("%-14s %s\n", info.name.c_str(), info.description.c_str());
+      if (!aliases.empty()) std::printf("%-14s   aliases: %s\n", "", aliases.c_str());
+      if (!info.arg_help.empty()) {
+        std::printf("%-14s   --view-arg: %s (default %s)\n", "", info.arg_help.c_str(),
+                    info.arg_default.c_str());
+      }
+    }
+    return 0;
+  };
+}
+
+}  // namespace anagram::cli

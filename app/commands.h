@@ -1,0 +1,27 @@
+// The subcommands of the `anagram` program. Each registers its options on the CLI11 app and
+// returns the function that runs it; the work itself is done by the library.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <functional>
+#include <string>
+
+namespace anagram::cli {
+
+using Runner = std::function<int()>;
+
+// Set by SIGINT/SIGTERM; long-running commands poll it between steps.
+extern std::atomic<bool> g_interrupted;
+
+struct GlobalOptions {
+  std::string log_level = "info";
+  bool quiet = false;
+  std::string command_line;
+};
+
+Runner add_gen_command(CLI::App& app, const GlobalOptions& global);
+Runner add_views_command(CLI::App& app);
+Runner add_info_command(CLI::App& app);
+
+}  // namespace anagram::cli

@@ -1,0 +1,20 @@
+// anagram/device.h: turning --device / --dtype strings into LibTorch values, checked up front.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <string>
+
+namespace anagram {
+
+// "cpu", "cuda" or "cuda:N". Throws anagram::Error(kDevice) when CUDA is asked for but this
+// LibTorch build has no CUDA support, no GPU is visible, or N is out of range.
+c10::Device parse_device(const std::string& spec);
+
+// "auto" keeps the bundle's own dtype; otherwise float32 | float16 | bfloat16.
+// float16 on the CPU is refused: LibTorch 1.13 lacks most half-precision CPU kernels.
+c10::ScalarType resolve_dtype(const std::string& spec, c10::ScalarType bundle_dtype,
+                              const c10::Device& device);
+
+}  // namespace anagram

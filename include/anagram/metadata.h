@@ -1,0 +1,15 @@
+// anagram/metadata.h: what every output records about the program that made it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace anagram {
+
+// {"name": "anagram", "version": ..., "libtorch": ..., "cuda_available": ...}
+nlohmann::json program_info();
+
+// Current time as "YYYY-MM-DDTHH:MM:SSZ".
+std::string utc_timestamp();
+
+}  // namespace anagram

@@ -1,0 +1,57 @@
+#include "anagram/text_encoder.h"
+
+#include <spdlog/spdlog.h>
+
+#include "anagram/error.h"
+#include "torchscript_util.h"
+
+namespace anagram {
+
+TextEncoder TextEncoder::load(const Manifest& manifest, const c10::Device& device,
+                              c10::ScalarType dtype) {
+  T5Tokenizer tokenizer =
+      T5Tokenizer::load(manifest.path_of(manifest.tokenizer.file), manifest.tokenizer.max_length,
+                        manifest.tokenizer.pad_id, manifest.tokenizer.eos_id);
+  auto module = std::make_shared<torch::jit::Module>(detail::load_module(
+      manifest.path_of(manifest.text_encoder.file), device, dtype, "the text encoder"));
+  TextEncoder encoder(std::move(tokenizer), module, device);
+
+  torch::Tensor probe;
+  try {
+    probe = encoder.encode({""});
+  } catch (const c10::Error& e) {
+    throw Error(ErrorKind::kBundle, "bundle '" + manifest.dir.string() +
+                                        "': the text encoder fails on a probe input: " +
+                                        detail::first_line(e.what_without_backtrace()));
+  }
+  const std::vector<int64_t> expected = {1, manifest.tokenizer.max_length,
+                                         manifest.text_encoder.hidden_size};
+  if (probe.sizes().vec() != expected) {
+    throw Error(ErrorKind::kBundle, "bundle '" + manifest.dir.string() +
+                                        "': the text encoder returns shape " +
+                                        c10::str(probe.sizes()) + " but the manifest implies " +
+                                        c10::str(expected));
+  }
+  return encoder;
+}
+
+torch::Tensor TextEncoder::encode(const std::vector<std::string>& prompts) const {
+  const int64_t count = static_cast<int64_t>(prompts.size());
+  const int64_t length = tokenizer_.max_length();
+  auto ids = torch::empty({count, length}, torch::kLong);
+  auto mask = torch::empty({count, length}, torch::kLong);
+  for (int64_t i = 0; i < count; ++i) {
+    const std::string text = T5Tokenizer::preprocess(prompts[i]);
+    const T5Tokenizer::Encoding encoding = tokenizer_.encode(text);
+    if (encoding.truncated) {
+      spdlog::warn("prompt '{}' is longer than {} tokens and was truncated", text, length);
+    }
+    std::copy(encoding.ids.begin(), encoding.ids.end(), ids[i].data_ptr<int64_t>());
+    std::copy(encoding.attention_mask.begin(), encoding.attention_mask.end(),
+              mask[i].data_ptr<int64_t>());
+  }
+  torch::NoGradGuard no_grad;
+  return module_->forward({ids.to(device_), mask.to(device_)}).toTensor().to(torch::kFloat);
+}
+
+}  // namespace anagram

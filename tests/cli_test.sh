@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# End-to-end tests of the anagram program on the bundled default model.
+# Usage: cli_test.sh ANAGRAM_BINARY BUNDLE_DIR
+# Set ANAGRAM_TEST_HAS_CUDA=1 on a machine where --device cuda must work.
+set -u
+bin=$1
+bundle=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); echo "ok: $1"; }
+fail() { failed=$((failed + 1)); echo "FAILED: $1"; }
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+
+# Runs the program, keeping stdout, stderr and the exit code.
+run() {
+  "$bin" "$@" >"$work/stdout" 2>"$work/stderr"
+  rc=$?
+}
+
+# Expects exit code 2, a one-line error on stderr mentioning $1, and nothing written.
+expect_usage_error() {
+  local needle=$1 name=$2
+  shift 2
+  run "$@"
+  local lines
+  lines=$(grep -c . "$work/stderr")
+  if [ "$rc" -eq 2 ] && grep -q -- "$needle" "$work/stderr" && [ "$lines" -eq 1 ]; then
+    pass "$name"
+  else
+    fail "$name (rc=$rc, stderr: $(head -c 300 "$work/stderr"))"
+  fi
+}
+
+# 1. The README's main job writes every file.
+out="$work/out"
+run gen --bundle "$bundle" --prompt "dog" --prompt "cat" --view rot180 --out "$out" --quiet
+check "gen exits 0" '[ "$rc" -eq 0 ]'
+s="$out/sample_000"
+for f in anagram.png view_0_identity_dog.png view_1_rotate_180_cat.png sheet.png metadata.json; do
+  check "gen writes $f" '[ -s "$s/$f" ]'
+done
+check "PNG signature" '[ "$(head -c 8 "$s/anagram.png" | od -An -tx1 | tr -d " \n")" = "89504e470d0a1a0a" ]'
+check "stdout names the sample folder" 'grep -q "sample_000" "$work/stdout"'
+check "metadata records the seed" 'grep -q "\"seed\": 0" "$s/metadata.json"'
+check "metadata records the manifest hash" 'grep -q "\"manifest_sha256\": \"[0-9a-f]\{64\}\"" "$s/metadata.json"'
+check "metadata records libtorch" 'grep -q "\"libtorch\"" "$s/metadata.json"'
+check "no temporary files left" '[ -z "$(find "$out" -name ".*")" ]'
+
+# 2. Same seed -> same bytes; another seed -> another picture.
+run gen --bundle "$bundle" --prompt "dog" --prompt "cat" --view rot180 --out "$work/again" -q
+for f in anagram.png view_0_identity_dog.png view_1_rotate_180_cat.png sheet.png; do
+  check "same seed, same bytes: $f" 'cmp -s "$s/$f" "$work/again/sample_000/$f"'
+done
+run gen --bundle "$bundle" --prompt "dog" --prompt "cat" --view rot180 --out "$work/other" --seed 1 -q
+check "another seed, another picture" '! cmp -s "$s/anagram.png" "$work/other/sample_000/anagram.png"'
+
+# 3. Several samples, explicit views for every prompt, a view argument.
+run gen --bundle "$bundle" -p "a dog" -p "a cat" --view identity --view patch_permute --view-arg "" \
+  --view-arg 4 --steps 3 --num-samples 2 --out "$work/multi" -q
+check "two samples" '[ "$rc" -eq 0 ] && [ -s "$work/multi/sample_000/anagram.png" ] && [ -s "$work/multi/sample_001/anagram.png" ]'
+check "sample 1 uses seed + 1" 'grep -q "\"seed\": 1" "$work/multi/sample_001/metadata.json"'
+check "two samples differ" '! cmp -s "$work/multi/sample_000/anagram.png" "$work/multi/sample_001/anagram.png"'
+
+# 4. Bad input: one clear line, exit code 2, before any work.
+expect_usage_error "prompt" "prompt/view count mismatch" gen --bundle "$bundle" -p a -p b -p c --view rot180 --out "$work/bad"
+expect_usage_error "did you mean 'rotate_180'" "unknown view suggests the nearest" gen --bundle "$bundle" -p a -p b --view rotate_18 --out "$work/bad"
+expect_usage_error "steps" "steps <= 0" gen --bundle "$bundle" -p a -p b --view rot180 --steps 0 --out "$work/bad"
+expect_usage_error "num-samples" "num-samples <= 0" gen --bundle "$bundle" -p a -p b --view rot180 --num-samples 0 --out "$work/bad"
+touch "$work/afile"
+expect_usage_error "output folder" "output folder is a file" gen --bundle "$bundle" -p a -p b --view rot180 --out "$work/afile/x"
+expect_usage_error "manifest.json" "bundle without manifest" gen --bundle "$work" -p a -p b --view rot180 --out "$work/bad"
+expect_usage_error "not a folder" "missing bundle" gen --bundle "$work/nope" -p a -p b --view rot180 --out "$work/bad"
+expect_usage_error "dtype" "unknown dtype" gen --bundle "$bundle" -p a -p b --view rot180 --dtype float8 --out "$work/bad"
+expect_usage_error "device" "unknown device" gen --bundle "$bundle" -p a -p b --view rot180 --device tpu --out "$work/bad"
+expect_usage_error "--view-arg" "view-arg count" gen --bundle "$bundle" -p a -p b --view rot180 --view-arg 1 --view-arg 2 --out "$work/bad"
+expect_usage_error "error" "unknown option" gen --bundle "$bundle" -p a --frobnicate
+if [ "${ANAGRAM_TEST_HAS_CUDA:-0}" = 1 ]; then
+  run gen --bundle "$bundle" -p a -p b --view rot180 --device cuda --steps 2 --out "$work/cuda" -q
+  check "cuda run works" '[ "$rc" -eq 0 ]'
+else
+  expect_usage_error "CUDA" "cuda without a GPU" gen --bundle "$bundle" -p a -p b --view rot180 --device cuda --out "$work/bad"
+fi
+check "failed runs wrote nothing" '[ ! -e "$work/bad" ] || [ -z "$(ls -A "$work/bad")" ]'
+
+# A corrupt bundle: a UNet file that is not TorchScript.
+cp -r "$bundle" "$work/corrupt"
+echo "not a model" >"$work/corrupt/unet.pt"
+expect_usage_error "cannot load the UNet" "corrupt UNet file" gen --bundle "$work/corrupt" -p a -p b --view rot180 --steps 1 --out "$work/bad2"
+
+# 5. An interrupted run exits 130 and leaves no partial sample.
+"$bin" gen --bundle "$bundle" -p a -p b --view rot180 --steps 1000 --out "$work/int" -q >/dev/null 2>"$work/stderr" &
+pid=$!
+for _ in $(seq 50); do [ -d "$work/int" ] && break; sleep 0.1; done
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+check "interrupt exits 130" '[ "$rc" -eq 130 ]'
+check "interrupt leaves nothing behind" '[ -z "$(ls -A "$work/int" 2>/dev/null)" ]'
+
+# 6. The other subcommands.
+run views
+check "views lists rotate_180 with a description" '[ "$rc" -eq 0 ] && grep -q "rotate_180" "$work/stdout" && grep -q "square_hinge" "$work/stdout"'
+run info "$bundle"
+check "info names the bundle" '[ "$rc" -eq 0 ] && grep -q "tiny-if-random" "$work/stdout"'
+run info "$bundle" --load
+check "info --load probes the models" '[ "$rc" -eq 0 ] && grep -q "load .*ok" "$work/stdout"'
+run --help
+check "--help exits 0" '[ "$rc" -eq 0 ] && grep -q "gen" "$work/stdout"'
+run gen --help
+check "gen --help documents --view" '[ "$rc" -eq 0 ] && grep -q -- "--view" "$work/stdout"'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,148 @@
+// Manifest validation: every problem is caught before loading, with a message naming it.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "anagram/bundle.h"
+#include "anagram/error.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json valid_manifest() {
+  return json::parse(R"({
+    "format": "anagram-bundle", "schema_version": 1, "name": "test", "stage": 1,
+    "dtype": "float32", "image": {"size": 64, "channels": 3},
+    "unet": {"file": "unet.pt", "in_channels": 3, "out_channels": 6,
+             "attention": {"query_resolution": 32, "num_layers": 3, "text_tokens": 77}},
+    "text_encoder": {"file": "text_encoder.pt", "hidden_size": 32},
+    "tokenizer": {"file": "spiece.model", "max_length": 77},
+    "scheduler": {"num_train_timesteps": 1000}
+  })");
+}
+
+class BundleManifest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("anagram_bundle_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    for (const char* f : {"unet.pt", "text_encoder.pt", "spiece.model"}) std::ofstream(dir_ / f) << "x";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void write(const json& manifest) { std::ofstream(dir_ / "manifest.json") << manifest.dump(); }
+
+  // Expects read_manifest to throw a kBundle error whose message contains `needle`.
+  void expect_error(const std::string& needle) {
+    try {
+      anagram::read_manifest(dir_);
+      FAIL() << "expected an error containing '" << needle << "'";
+    } catch (const anagram::Error& e) {
+      EXPECT_EQ(e.kind(), anagram::ErrorKind::kBundle);
+      EXPECT_EQ(e.exit_code(), 2);
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "one line only";
+    }
+  }
+
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(BundleManifest, ValidManifestParses) {
+  write(valid_manifest());
+  const anagram::Manifest m = anagram::read_manifest(dir_);
+  EXPECT_EQ(m.name, "test");
+  EXPECT_EQ(m.image_size, 64);
+  EXPECT_EQ(m.unet.attention.query_resolution, 32);
+  EXPECT_EQ(m.sha256.size(), 64u);
+}
+
+TEST_F(BundleManifest, Sha256OfManifestBytes) {
+  // Known answer for the empty message and "abc" (FIPS 180-2 examples) via a manifest whose
+  // bytes we control is awkward; check that two different manifests hash differently and the
+  // same bytes hash the same.
+  write(valid_manifest());
+  const auto first = anagram::read_manifest(dir_).sha256;
+  EXPECT_EQ(first, anagram::read_manifest(dir_).sha256);
+  json other = valid_manifest();
+  other["name"] = "other";
+  write(other);
+  EXPECT_NE(first, anagram::read_manifest(dir_).sha256);
+}
+
+TEST_F(BundleManifest, MissingManifest) { expect_error("has no manifest.json"); }
+
+TEST_F(BundleManifest, NotJson) {
+  std::ofstream(dir_ / "manifest.json") << "{ not json";
+  expect_error("not valid JSON");
+}
+
+TEST_F(BundleManifest, UnknownSchemaVersion) {
+  json m = valid_manifest();
+  m["schema_version"] = 99;
+  write(m);
+  expect_error("unknown schema_version 99");
+}
+
+TEST_F(BundleManifest, MissingKeyIsNamed) {
+  json m = valid_manifest();
+  m["unet"].erase("in_channels");
+  write(m);
+  expect_error("unet.in_channels");
+}
+
+TEST_F(BundleManifest, WrongTypeIsNamed) {
+  json m = valid_manifest();
+  m["image"]["size"] = "big";
+  write(m);
+  expect_error("image.size");
+}
+
+TEST_F(BundleManifest, MissingFile) {
+  fs::remove(dir_ / "text_encoder.pt");
+  write(valid_manifest());
+  expect_error("'text_encoder.pt' named by 'text_encoder.file' does not exist");
+}
+
+TEST_F(BundleManifest, PathLeavingBundle) {
+  json m = valid_manifest();
+  m["unet"]["file"] = "../unet.pt";
+  write(m);
+  expect_error("leaves the bundle folder");
+}
+
+TEST_F(BundleManifest, AbsolutePath) {
+  json m = valid_manifest();
+  m["tokenizer"]["file"] = "/etc/passwd";
+  write(m);
+  expect_error("relative to the bundle folder");
+}
+
+TEST_F(BundleManifest, UnknownDtype) {
+  json m = valid_manifest();
+  m["dtype"] = "float8";
+  write(m);
+  expect_error("dtype");
+}
+
+TEST_F(BundleManifest, ChannelsMustFitStageOne) {
+  json m = valid_manifest();
+  m["unet"]["out_channels"] = 3;
+  write(m);
+  expect_error("out channels");
+}
+
+TEST(BundleDtype, ParsesNames) {
+  EXPECT_EQ(anagram::parse_dtype("float16"), c10::ScalarType::Half);
+  EXPECT_EQ(anagram::parse_dtype("bf16"), c10::ScalarType::BFloat16);
+  EXPECT_EQ(anagram::dtype_name(c10::ScalarType::Float), "float32");
+  EXPECT_THROW(anagram::parse_dtype("int8"), anagram::Error);
+}
