@@ -22,10 +22,10 @@ class ProgressDisplay {
     last_decile_ = percent / 10;
     constexpr int kWidth = 30;
     const int filled = kWidth * p.step / p.num_steps;
-    std::fprintf(stderr, "%ssample %d/%d [%.*s%*s] step %d/%d  %.2f s/step%s",
-                 tty_ ? "\r" : "", p.sample + 1, p.num_samples, filled,
-                 "##############################", kWidth - filled, "", p.step, p.num_steps,
-                 p.seconds / p.step, (tty_ && p.step < p.num_steps) ? "" : "\n");
+    std::fprintf(stderr, "%ssample %d/%d [%.*s%*s] step %d/%d  %.2f s/step%s", tty_ ? "\r" : "",
+                 p.sample + 1, p.num_samples, filled, "##############################",
+                 kWidth - filled, "", p.step, p.num_steps, p.seconds / p.step,
+                 (tty_ && p.step < p.num_steps) ? "" : "\n");
     std::fflush(stderr);
     if (p.step == p.num_steps) last_decile_ = -1;
   }
@@ -54,9 +54,11 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
                   "patch_permute");
   cmd->add_option("--view-arg", options->view_args,
                   "Parameter of the --view at the same position (repeat; \"\" for none)");
-  cmd->add_option("--style", options->style, "Prefix for every prompt, e.g. \"an oil painting of\"");
-  cmd->add_option("-b,--bundle", options->bundle, "Model bundle folder (default: $ANAGRAM_BUNDLE "
-                                                  "or the bundled tiny model)")
+  cmd->add_option("--style", options->style,
+                  "Prefix for every prompt, e.g. \"an oil painting of\"");
+  cmd->add_option("-b,--bundle", options->bundle,
+                  "Model bundle folder (default: $ANAGRAM_BUNDLE "
+                  "or the bundled tiny model)")
       ->capture_default_str();
   cmd->add_option("-n,--steps", options->steps, "Denoising steps")->capture_default_str();
   cmd->add_option("-g,--guidance", options->guidance, "Classifier-free guidance scale")

@@ -1,7 +1,8 @@
 // anagram info BUNDLE: describe and check a model bundle.
+#include <torch/cuda.h>
+
 #include <cstdio>
 #include <filesystem>
-#include <torch/cuda.h>
 
 #include "anagram/bundle.h"
 #include "anagram/ddpm_scheduler.h"

@@ -2,10 +2,9 @@
 //
 // Exit codes: 0 success; 1 failure while working; 2 bad input (options, views, bundle,
 // device, output folder); 130 interrupted.
+#include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
-#include <c10/util/Exception.h>
 
 #include <csignal>
 #include <iostream>
@@ -39,8 +38,9 @@ void configure_logging(const anagram::cli::GlobalOptions& global) {
 
 int main(int argc, char** argv) {
   using namespace anagram::cli;
-  CLI::App app{"anagram: visual anagrams, pictures that change meaning under a view (rotation, "
-               "flip, permutation), made with a pixel diffusion model"};
+  CLI::App app{
+      "anagram: visual anagrams, pictures that change meaning under a view (rotation, "
+      "flip, permutation), made with a pixel diffusion model"};
   app.set_version_flag("--version", std::string("anagram ") + ANAGRAM_VERSION);
   app.require_subcommand(1);
   app.fallthrough();

@@ -45,11 +45,16 @@ int main(int argc, char** argv) {
   int steps = 10, num_views = 2, repeat = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--bundle") bundle = value;
-    else if (key == "--device") device_name = value;
-    else if (key == "--steps") steps = std::stoi(value);
-    else if (key == "--views") num_views = std::stoi(value);
-    else if (key == "--repeat") repeat = std::stoi(value);
+    if (key == "--bundle")
+      bundle = value;
+    else if (key == "--device")
+      device_name = value;
+    else if (key == "--steps")
+      steps = std::stoi(value);
+    else if (key == "--views")
+      num_views = std::stoi(value);
+    else if (key == "--repeat")
+      repeat = std::stoi(value);
     else {
       std::fprintf(stderr, "unknown option %s\n", key.c_str());
       return 2;

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Collects, from this (Debian) machine's packages, the headers and libraries that a machine
 # with only CUDA + PyTorch lacks, into .devdeps/ (git-ignored). scripts/device_check.sh uses
-# them there: header-only CLI11/nlohmann-json/spdlog/fmt/stb, SentencePiece's header and
-# shared library, GoogleTest's sources, and nlohmann-json's CMake package.
+# them there: header-only CLI11/nlohmann-json/spdlog/fmt/stb, zlib's headers and library, GoogleTest's sources, and nlohmann-json's CMake package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 d=.devdeps
@@ -10,8 +9,7 @@ rm -rf "$d"
 mkdir -p "$d/include" "$d/lib" "$d/share/cmake"
 cp -r /usr/include/CLI /usr/include/nlohmann /usr/include/spdlog /usr/include/fmt \
   /usr/include/stb "$d/include/"
-cp /usr/include/sentencepiece_processor.h /usr/include/zlib.h /usr/include/zconf.h "$d/include/"
-cp -P /usr/lib/x86_64-linux-gnu/libsentencepiece.so* "$d/lib/"
+cp /usr/include/zlib.h /usr/include/zconf.h "$d/include/"
 cp -L /usr/lib/x86_64-linux-gnu/libz.so "$d/lib/libz.so"
 cp -r /usr/share/cmake/nlohmann_json "$d/share/cmake/"
 cp -r /usr/src/googletest "$d/googletest"

@@ -19,7 +19,8 @@ using nlohmann::json;
 
 // Typed access to a required key; `where` is the dotted path used in error messages.
 template <typename T>
-T required(const Manifest& m, const json& object, const std::string& key, const std::string& where) {
+T required(const Manifest& m, const json& object, const std::string& key,
+           const std::string& where) {
   if (!object.is_object() || !object.contains(key)) {
     bundle_error(m, "manifest.json is missing '" + where + key + "'");
   }
@@ -46,7 +47,8 @@ int64_t positive(const Manifest& m, int64_t value, const std::string& key) {
 void check_file(const Manifest& m, const std::string& file, const std::string& key) {
   const fs::path relative(file);
   if (file.empty() || relative.is_absolute()) {
-    bundle_error(m, "'" + key + "' must be a path relative to the bundle folder, got '" + file + "'");
+    bundle_error(m,
+                 "'" + key + "' must be a path relative to the bundle folder, got '" + file + "'");
   }
   std::error_code ec;
   const fs::path root = fs::weakly_canonical(m.dir, ec);
@@ -144,13 +146,13 @@ Manifest read_manifest(const fs::path& bundle_dir) {
   }
   m.unet.config = optional<json>(unet, "config", json::object());
   const json& attention = unet.contains("attention") ? unet.at("attention") : json();
-  m.unet.attention.query_resolution = positive(
-      m, required<int64_t>(m, attention, "query_resolution", "unet.attention."),
-      "unet.attention.query_resolution");
+  m.unet.attention.query_resolution =
+      positive(m, required<int64_t>(m, attention, "query_resolution", "unet.attention."),
+               "unet.attention.query_resolution");
   m.unet.attention.num_layers = required<int64_t>(m, attention, "num_layers", "unet.attention.");
-  m.unet.attention.text_tokens = positive(
-      m, required<int64_t>(m, attention, "text_tokens", "unet.attention."),
-      "unet.attention.text_tokens");
+  m.unet.attention.text_tokens =
+      positive(m, required<int64_t>(m, attention, "text_tokens", "unet.attention."),
+               "unet.attention.text_tokens");
   m.unet.attention.layers =
       optional<std::vector<std::string>>(attention, "layers", std::vector<std::string>{});
 

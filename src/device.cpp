@@ -30,9 +30,9 @@ c10::Device parse_device(const std::string& spec) {
   }
   const int count = static_cast<int>(torch::cuda::device_count());
   if (index >= count) {
-    throw Error(ErrorKind::kDevice, "--device " + spec + ": only " + std::to_string(count) +
-                                        " CUDA device(s) visible (cuda:0..cuda:" +
-                                        std::to_string(count - 1) + ")");
+    throw Error(ErrorKind::kDevice,
+                "--device " + spec + ": only " + std::to_string(count) +
+                    " CUDA device(s) visible (cuda:0..cuda:" + std::to_string(count - 1) + ")");
   }
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }

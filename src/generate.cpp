@@ -88,10 +88,10 @@ void GenerateOptions::validate() const {
 }
 
 nlohmann::json GenerateOptions::to_json() const {
-  return {{"bundle", bundle},   {"prompts", prompts}, {"views", views},
-          {"view_args", view_args}, {"style", style}, {"steps", steps},
-          {"guidance", guidance}, {"seed", seed},     {"num_samples", num_samples},
-          {"device", device},   {"dtype", dtype},     {"out", out}};
+  return {{"bundle", bundle},       {"prompts", prompts}, {"views", views},
+          {"view_args", view_args}, {"style", style},     {"steps", steps},
+          {"guidance", guidance},   {"seed", seed},       {"num_samples", num_samples},
+          {"device", device},       {"dtype", dtype},     {"out", out}};
 }
 
 std::vector<Task> resolve_tasks(const GenerateOptions& options) {
@@ -166,7 +166,8 @@ GenerateResult generate(const GenerateOptions& options, const ProgressCallback& 
       weights.push_back(record.combined.weights);
       scales.push_back(record.combined.scale);
       if (progress) {
-        progress({s, options.num_samples, record.index + 1, record.num_steps, seconds_since(start)});
+        progress(
+            {s, options.num_samples, record.index + 1, record.num_steps, seconds_since(start)});
       }
     });
     NoiseSource noise(seed, dtype, device);
@@ -205,7 +206,9 @@ GenerateResult generate(const GenerateOptions& options, const ProgressCallback& 
         {"sample_index", s},
         {"seed", seed},
         {"bundle",
-         {{"name", manifest.name}, {"path", manifest.dir.string()}, {"manifest_sha256", manifest.sha256}}},
+         {{"name", manifest.name},
+          {"path", manifest.dir.string()},
+          {"manifest_sha256", manifest.sha256}}},
         {"device", device.str()},
         {"dtype", dtype_name(dtype)},
         {"method", {{"name", "baseline"}, {"combiner", combiner.name()}}},

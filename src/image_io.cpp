@@ -13,8 +13,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
-#include <stb_image_write.h>
 #include <stb_easy_font.h>
+#include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
 namespace anagram {
@@ -40,7 +40,8 @@ RgbImage upscale_nearest(const RgbImage& image, int factor) {
   out.pixels.resize(static_cast<size_t>(out.width) * out.height * 3);
   for (int y = 0; y < out.height; ++y) {
     for (int x = 0; x < out.width; ++x) {
-      const uint8_t* src = &image.pixels[(static_cast<size_t>(y / factor) * image.width + x / factor) * 3];
+      const uint8_t* src =
+          &image.pixels[(static_cast<size_t>(y / factor) * image.width + x / factor) * 3];
       std::copy(src, src + 3, &out.pixels[(static_cast<size_t>(y) * out.width + x) * 3]);
     }
   }

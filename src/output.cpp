@@ -55,8 +55,8 @@ fs::path SampleFolder::commit() {
   if (replaced) fs::rename(final_path_, old, ec);
   if (!ec) fs::rename(temp_path_, final_path_, ec);
   if (ec) {
-    throw Error(ErrorKind::kIo, "cannot move results into '" + final_path_.string() +
-                                    "': " + ec.message());
+    throw Error(ErrorKind::kIo,
+                "cannot move results into '" + final_path_.string() + "': " + ec.message());
   }
   committed_ = true;
   if (replaced) fs::remove_all(old, ec);

@@ -29,8 +29,7 @@ StageOneSampler::StageOneSampler(Denoiser denoiser, DDPMSchedulerConfig schedule
     throw Error(ErrorKind::kInvalidArgument, "the sampler needs one prompt per view");
   }
   // Unconditional half first, as in the published pipelines.
-  text_batch_ =
-      torch::cat({conditioning_.negative.expand({n, -1, -1}), conditioning_.prompts}, 0);
+  text_batch_ = torch::cat({conditioning_.negative.expand({n, -1, -1}), conditioning_.prompts}, 0);
 }
 
 torch::Tensor StageOneSampler::step(const DDPMScheduler& scheduler, const torch::Tensor& x,

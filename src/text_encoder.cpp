@@ -27,10 +27,9 @@ TextEncoder TextEncoder::load(const Manifest& manifest, const c10::Device& devic
   const std::vector<int64_t> expected = {1, manifest.tokenizer.max_length,
                                          manifest.text_encoder.hidden_size};
   if (probe.sizes().vec() != expected) {
-    throw Error(ErrorKind::kBundle, "bundle '" + manifest.dir.string() +
-                                        "': the text encoder returns shape " +
-                                        c10::str(probe.sizes()) + " but the manifest implies " +
-                                        c10::str(expected));
+    throw Error(ErrorKind::kBundle,
+                "bundle '" + manifest.dir.string() + "': the text encoder returns shape " +
+                    c10::str(probe.sizes()) + " but the manifest implies " + c10::str(expected));
   }
   return encoder;
 }

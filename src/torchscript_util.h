@@ -24,8 +24,8 @@ inline torch::jit::Module load_module(const std::string& path, const c10::Device
     module.to(dtype);
     return module;
   } catch (const c10::Error& e) {
-    throw Error(ErrorKind::kBundle,
-                "cannot load " + what + " '" + path + "': " + first_line(e.what_without_backtrace()));
+    throw Error(ErrorKind::kBundle, "cannot load " + what + " '" + path +
+                                        "': " + first_line(e.what_without_backtrace()));
   }
 }
 

@@ -38,7 +38,8 @@ UNet UNet::load(const Manifest& manifest, const c10::Device& device, c10::Scalar
 
 std::vector<c10::IValue> UNet::inputs(const torch::Tensor& x, int64_t timestep,
                                       const torch::Tensor& text_states) const {
-  return {x.to(device_, dtype_), torch::scalar_tensor(timestep, torch::dtype(torch::kLong).device(device_)),
+  return {x.to(device_, dtype_),
+          torch::scalar_tensor(timestep, torch::dtype(torch::kLong).device(device_)),
           text_states.to(device_, dtype_)};
 }
 

@@ -20,13 +20,13 @@ run() {
   rc=$?
 }
 
-# Expects exit code 2, a one-line error on stderr mentioning $1, and nothing written.
+# Expects exit code 2 and a one-line error on stderr mentioning $1 (info logs aside).
 expect_usage_error() {
   local needle=$1 name=$2
   shift 2
   run "$@"
   local lines
-  lines=$(grep -c . "$work/stderr")
+  lines=$(grep -v '^\[info\]' "$work/stderr" | grep -c .)
   if [ "$rc" -eq 2 ] && grep -q -- "$needle" "$work/stderr" && [ "$lines" -eq 1 ]; then
     pass "$name"
   else

@@ -28,11 +28,13 @@ class BundleManifest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("anagram_bundle_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("anagram_bundle_test_" +
+            std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    for (const char* f : {"unet.pt", "text_encoder.pt", "spiece.model"}) std::ofstream(dir_ / f) << "x";
+    for (const char* f : {"unet.pt", "text_encoder.pt", "spiece.model"})
+      std::ofstream(dir_ / f) << "x";
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -27,9 +27,9 @@ using Denoiser =
     std::function<torch::Tensor(const torch::Tensor& x, int64_t timestep, const torch::Tensor&)>;
 
 struct SamplerParams {
-  int steps = 30;               // inference steps of the DDPM schedule
-  double guidance_scale = 10.0; // classifier-free guidance g
-  void validate() const;        // throws anagram::Error(kInvalidArgument)
+  int steps = 30;                // inference steps of the DDPM schedule
+  double guidance_scale = 10.0;  // classifier-free guidance g
+  void validate() const;         // throws anagram::Error(kInvalidArgument)
 };
 
 struct Conditioning {

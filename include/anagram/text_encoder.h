@@ -30,8 +30,7 @@ class TextEncoder {
   const T5Tokenizer& tokenizer() const { return tokenizer_; }
 
  private:
-  TextEncoder(T5Tokenizer tokenizer, std::shared_ptr<torch::jit::Module> module,
-              c10::Device device)
+  TextEncoder(T5Tokenizer tokenizer, std::shared_ptr<torch::jit::Module> module, c10::Device device)
       : tokenizer_(std::move(tokenizer)), module_(std::move(module)), device_(device) {}
 
   T5Tokenizer tokenizer_;
