@@ -68,7 +68,8 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--num-samples", options->num_samples, "Number of pictures to make")
       ->capture_default_str();
   cmd->add_option("-d,--device", options->device, "cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", options->dtype, "auto (the bundle's), float32, float16 or bfloat16")
+  cmd->add_option("--dtype", options->dtype,
+                  "auto, or the bundle's dtype (float32, float16 or bfloat16) to insist on it")
       ->capture_default_str();
   cmd->add_option("-o,--out", options->out, "Output folder")->capture_default_str();
 

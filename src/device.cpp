@@ -40,9 +40,17 @@ c10::Device parse_device(const std::string& spec) {
 c10::ScalarType resolve_dtype(const std::string& spec, c10::ScalarType bundle_dtype,
                               const c10::Device& device) {
   const c10::ScalarType dtype = spec == "auto" ? bundle_dtype : parse_dtype(spec);
+  // A traced module keeps the dtype it was traced in (diffusers casts to it inside), so a
+  // bundle runs in its own dtype only.
+  if (dtype != bundle_dtype) {
+    throw Error(ErrorKind::kDevice,
+                "--dtype " + spec + ": this bundle was exported in " + dtype_name(bundle_dtype) +
+                    " and runs only in that dtype; export a " + dtype_name(dtype) +
+                    " bundle with scripts/export_if.py --dtype " + dtype_name(dtype));
+  }
   if (device.is_cpu() && dtype == c10::ScalarType::Half) {
     throw Error(ErrorKind::kDevice,
-                "float16 is not supported on the CPU; use --dtype float32 (or bfloat16) there");
+                "this bundle is float16, which LibTorch cannot run on the CPU; use --device cuda");
   }
   return dtype;
 }

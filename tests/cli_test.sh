@@ -74,6 +74,7 @@ expect_usage_error "output folder" "output folder is a file" gen --bundle "$bund
 expect_usage_error "manifest.json" "bundle without manifest" gen --bundle "$work" -p a -p b --view rot180 --out "$work/bad"
 expect_usage_error "not a folder" "missing bundle" gen --bundle "$work/nope" -p a -p b --view rot180 --out "$work/bad"
 expect_usage_error "dtype" "unknown dtype" gen --bundle "$bundle" -p a -p b --view rot180 --dtype float8 --out "$work/bad"
+expect_usage_error "exported in float32" "dtype other than the bundle's" gen --bundle "$bundle" -p a -p b --view rot180 --dtype bfloat16 --out "$work/bad"
 expect_usage_error "device" "unknown device" gen --bundle "$bundle" -p a -p b --view rot180 --device tpu --out "$work/bad"
 expect_usage_error "--view-arg" "view-arg count" gen --bundle "$bundle" -p a -p b --view rot180 --view-arg 1 --view-arg 2 --out "$work/bad"
 expect_usage_error "error" "unknown option" gen --bundle "$bundle" -p a --frobnicate

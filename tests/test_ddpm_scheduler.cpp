@@ -51,8 +51,9 @@ TEST(DDPMScheduler, AlphasCumprodMatchDiffusers) {
     const auto& ours = scheduler.alphas_cumprod();
     ASSERT_EQ(static_cast<int64_t>(ours.size()), expected.numel());
     const torch::Tensor actual = torch::tensor(ours, torch::kFloat32);
-    // Same float32 operations in the same order: bit-identical.
-    EXPECT_TRUE(torch::equal(actual, expected)) << "max diff " << max_abs_diff(actual, expected);
+    // Same float32 operations in the same order: bit-identical with LibTorch 1.13; other
+    // LibTorch versions accumulate the cumulative product differently, within 1 ulp or so.
+    EXPECT_LT(max_abs_diff(actual, expected), 2e-7);
   }
 }
 
@@ -123,7 +124,7 @@ void check_loop(const std::string& name, int steps, const torch::Device& device)
     torch::Tensor step_noise;
     if (scheduler.needs_noise(ts[i])) step_noise = to_dev(noise[i]);
     const auto out = scheduler.step(model_output, ts[i], x, step_noise);
-    ASSERT_EQ(out.prev_sample.device(), device);
+    ASSERT_EQ(out.prev_sample.device().type(), device.type());
     EXPECT_LT(max_abs_diff(out.pred_original_sample.cpu(), at(prefix + "x0")[i]), kTolerance);
     EXPECT_LT(max_abs_diff(out.prev_sample.cpu(), at(prefix + "prev")[i]), kTolerance);
     // The same step from diffusers' own input (no accumulated difference).

@@ -12,8 +12,9 @@ namespace anagram {
 // LibTorch build has no CUDA support, no GPU is visible, or N is out of range.
 c10::Device parse_device(const std::string& spec);
 
-// "auto" keeps the bundle's own dtype; otherwise float32 | float16 | bfloat16.
-// float16 on the CPU is refused: LibTorch 1.13 lacks most half-precision CPU kernels.
+// "auto" is the bundle's own dtype; float32 | float16 | bfloat16 must name that same dtype
+// (TorchScript traces keep the dtype they were traced in). float16 on the CPU is refused:
+// LibTorch lacks most half-precision CPU kernels. Throws anagram::Error(kDevice).
 c10::ScalarType resolve_dtype(const std::string& spec, c10::ScalarType bundle_dtype,
                               const c10::Device& device);
 
