@@ -38,9 +38,7 @@ class BundleManifest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_, ec_); }
 
-  // The error_code overloads: PyTorch's pip LibTorch exports a broken copy of the throwing
-  // std::filesystem::remove_all that crashes when called (seen with torch 2.11 + CUDA 13).
-  std::error_code ec_;
+  std::error_code ec_;  // set-up and clean-up of the scratch folder must not throw
 
   void write(const json& manifest) { std::ofstream(dir_ / "manifest.json") << manifest.dump(); }
 

@@ -73,9 +73,7 @@ class ClipTokenizerVocabFile : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_, ec_); }
 
-  // The error_code overloads: PyTorch's pip LibTorch exports a broken copy of the throwing
-  // std::filesystem::remove_all that crashes when called (seen with torch 2.11 + CUDA 13).
-  std::error_code ec_;
+  std::error_code ec_;  // set-up and clean-up of the scratch folder must not throw
 
   std::string write(const std::string& name, const std::string& bytes) {
     std::ofstream(dir_ / name, std::ios::binary) << bytes;
