@@ -2,7 +2,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
+#include <map>
+#include <memory>
 
 #include "anagram/generate.h"
 #include "commands.h"
@@ -73,8 +76,42 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("-o,--out", options->out, "Output folder")->capture_default_str();
 
-  return [options, &global]() {
+  // The method (Xu et al., WACV 2025) and switches for its ablations.
+  const std::map<std::string, Method> methods = {{"mtl", Method::kMtl},
+                                                 {"baseline", Method::kBaseline}};
+  cmd->add_option("--method", options->method,
+                  "mtl: anti-segregation + noise balancing + variance rectification; baseline: "
+                  "the mean of the views' estimates (Geng et al.)")
+      ->transform(CLI::CheckedTransformer(methods, CLI::ignore_case))
+      ->option_text("mtl|baseline (default mtl)");
+  auto switched_off = std::make_shared<std::array<bool, 3>>();  // antiseg, balance, rectify
+  cmd->add_flag("--no-antiseg", (*switched_off)[0], "mtl without anti-segregation");
+  cmd->add_flag("--no-balance", (*switched_off)[1],
+                "mtl without noise vector balancing (equal weights)");
+  cmd->add_flag("--no-rectify", (*switched_off)[2], "mtl without noise variance rectification");
+  cmd->add_option("--antiseg-steps", options->antiseg_options.steps,
+                  "Anti-segregation after the first K steps (default: 26 of 30, scaled to "
+                  "--steps)");
+  cmd->add_option("--antiseg-lr", options->antiseg_options.learning_rate,
+                  "Anti-segregation learning rate")
+      ->capture_default_str();
+  cmd->add_option("--antiseg-target", options->antiseg_options.target,
+                  "Target overlap of the concept maps (default 0.5 - 0.05 (N - 1))");
+  cmd->add_option("--concept", options->concepts,
+                  "Concept word or phrase of the prompt at the same position (repeat; \"\" for "
+                  "the prompt's last word)");
+  cmd->add_flag("--exact-steps-exponent", options->mtl.exact_steps_exponent,
+                "Balancing exponent -(1 + i/steps) instead of the published -(1 + i/30)");
+  cmd->add_flag("--exact-clip-input", options->mtl.exact_clip_input,
+                "Feed the noise-aware CLIP X instead of the published X/2 + 0.5");
+  cmd->add_flag("--save-attention", options->save_attention,
+                "Write each task's concept attention map per step (attention_stepNN_*.png)");
+
+  return [options, switched_off, &global]() {
     options->command_line = global.command_line;
+    options->antiseg = !(*switched_off)[0];
+    options->mtl.balance = !(*switched_off)[1];
+    options->mtl.rectify = !(*switched_off)[2];
     ProgressDisplay display(!global.quiet);
     const GenerateResult result = generate(
         *options, [&](const Progress& p) { display.update(p); }, &g_interrupted);

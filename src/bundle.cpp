@@ -175,6 +175,27 @@ Manifest read_manifest(const fs::path& bundle_dir) {
   }
   m.scheduler = j.at("scheduler");
 
+  if (j.contains("clip") && !j.at("clip").is_null()) {
+    const json& clip = j.at("clip");
+    ClipEntry c;
+    c.image_encoder = required<std::string>(m, clip, "image_encoder", "clip.");
+    c.text_encoder = required<std::string>(m, clip, "text_encoder", "clip.");
+    c.bpe_vocab = required<std::string>(m, clip, "bpe_vocab", "clip.");
+    c.text_context = optional<int>(clip, "text_context", 77);
+    c.image_size = positive(m, optional<int64_t>(clip, "image_size", 64), "clip.image_size");
+    c.embedding_dim =
+        positive(m, required<int64_t>(m, clip, "embedding_dim", "clip."), "clip.embedding_dim");
+    try {
+      c.dtype = parse_dtype(optional<std::string>(clip, "dtype", "float32"));
+    } catch (const Error& e) {
+      bundle_error(m, std::string("manifest.json 'clip.dtype': ") + e.what());
+    }
+    check_file(m, c.image_encoder, "clip.image_encoder");
+    check_file(m, c.text_encoder, "clip.text_encoder");
+    check_file(m, c.bpe_vocab, "clip.bpe_vocab");
+    m.clip = c;
+  }
+
   check_file(m, m.unet.file, "unet.file");
   check_file(m, m.text_encoder.file, "text_encoder.file");
   check_file(m, m.tokenizer.file, "tokenizer.file");

@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,17 @@ struct TokenizerEntry {
   int64_t eos_id = 1;
 };
 
+// The optional noise-aware CLIP (GLIDE's) used by noise vector balancing.
+struct ClipEntry {
+  std::string image_encoder;  // forward(image (B,3,S,S) [-1,1], t (B) int64) -> (B,E) unit norm
+  std::string text_encoder;   // forward(tokens (B,L) int64, lengths (B) int64) -> (B,E) unit norm
+  std::string bpe_vocab;      // CLIP's gzip BPE merges file
+  int text_context = 77;
+  int64_t image_size = 64;
+  int64_t embedding_dim = 0;
+  c10::ScalarType dtype = c10::ScalarType::Float;
+};
+
 struct Manifest {
   std::filesystem::path dir;  // the bundle folder
   int schema_version = 0;
@@ -58,9 +70,10 @@ struct Manifest {
   UNetEntry unet;
   TextEncoderEntry text_encoder;
   TokenizerEntry tokenizer;
-  nlohmann::json scheduler;  // diffusers DDPMScheduler config keys (see ddpm_scheduler.h)
-  nlohmann::json raw;        // the whole manifest, for `anagram info` and metadata
-  std::string sha256;        // of manifest.json's bytes, recorded in every output's metadata
+  std::optional<ClipEntry> clip;  // absent: balancing falls back to equal weights
+  nlohmann::json scheduler;       // diffusers DDPMScheduler config keys (see ddpm_scheduler.h)
+  nlohmann::json raw;             // the whole manifest, for `anagram info` and metadata
+  std::string sha256;             // of manifest.json's bytes, recorded in every output's metadata
 
   std::string path_of(const std::string& file) const { return (dir / file).string(); }
 };

@@ -28,6 +28,7 @@ struct CombinedPrediction {
   torch::Tensor variance;  // (1, C, S, S) float32
   torch::Tensor weights;   // (N) float32 alpha_k, kept on the device (recorded per step)
   torch::Tensor scale;     // () float32 c, kept on the device
+  torch::Tensor scores;    // (N) float32 task scores s_k where balancing used them, else undefined
 };
 
 class NoiseCombiner {

@@ -19,12 +19,20 @@
 #include <string>
 #include <vector>
 
+#include "anagram/antiseg.h"
+#include "anagram/mtl_combiner.h"
 #include "anagram/views.h"
 
 namespace anagram {
 
 // The bundle used when --bundle is not given: $ANAGRAM_BUNDLE, else the bundled default model.
 std::string default_bundle_path();
+
+enum class Method {
+  kMtl,       // Xu et al. (WACV 2025): anti-segregation, noise balancing, variance rectification
+  kBaseline,  // Geng et al. (CVPR 2024): the mean of the views' noise estimates
+};
+std::string method_name(Method method);
 
 struct GenerateOptions {
   std::string bundle = default_bundle_path();
@@ -40,6 +48,14 @@ struct GenerateOptions {
   std::string dtype = "auto";  // the bundle's dtype
   std::string out = "out";
   std::string command_line;  // recorded in metadata.json
+
+  // The method and its switches (ignored by the baseline).
+  Method method = Method::kMtl;
+  bool antiseg = true;
+  AntiSegOptions antiseg_options;
+  MtlOptions mtl;                     // balance, rectify and the published quirks
+  std::vector<std::string> concepts;  // per prompt; empty or "" = the prompt's last word
+  bool save_attention = false;        // write each task's concept map per step (PNG)
 
   // Checks everything that needs no model; throws anagram::Error(kInvalidArgument).
   void validate() const;
