@@ -1,0 +1,141 @@
+// Anti-segregation: the overlap loss and its gradient, concept tokens, map aggregation with
+// views undone, and one optimisation step on the tiny bundle's UNet.
+#include <gtest/gtest.h>
+
+#include "anagram/antiseg.h"
+#include "anagram/bundle.h"
+#include "anagram/ddpm_scheduler.h"
+#include "anagram/error.h"
+#include "anagram/text_encoder.h"
+#include "anagram/unet.h"
+
+namespace {
+
+using anagram::overlap_loss;
+
+TEST(AntiSegLoss, ValuesOnSyntheticMaps) {
+  // Disjoint halves: no overlap, loss = target.
+  auto left = torch::zeros({8, 8});
+  left.narrow(1, 0, 4).fill_(1);
+  const auto right = 1 - left;
+  EXPECT_NEAR(overlap_loss(torch::stack({left, right}), 0.45).item<double>(), 0.45, 1e-7);
+  // Identical maps: sum(min) / sum(M_k + M_l) = 0.5.
+  EXPECT_NEAR(overlap_loss(torch::stack({left, left}), 0.45).item<double>(), 0.05, 1e-7);
+  // Three tasks: the mean over the three pairs (0.45, 0.05, 0.45).
+  EXPECT_NEAR(overlap_loss(torch::stack({left, left, right}), 0.45).item<double>(),
+              (0.45 + 0.05 + 0.45) / 3, 1e-7);
+  EXPECT_DOUBLE_EQ(anagram::default_overlap_target(2), 0.45);
+  EXPECT_DOUBLE_EQ(anagram::default_overlap_target(3), 0.40);
+}
+
+TEST(AntiSegLoss, GradientMatchesFiniteDifferences) {
+  torch::manual_seed(1);
+  const auto maps = (torch::rand({3, 6, 6}, torch::kDouble) + 0.1).requires_grad_(true);
+  const double target = 0.4;
+  const auto grad = torch::autograd::grad({overlap_loss(maps, target)}, {maps})[0];
+  const double h = 1e-6;
+  auto values = maps.detach().clone();
+  for (int64_t i = 0; i < values.numel(); i += 7) {
+    auto flat = values.view(-1);
+    const double original = flat[i].item<double>();
+    flat[i] = original + h;
+    const double up = overlap_loss(values, target).item<double>();
+    flat[i] = original - h;
+    const double down = overlap_loss(values, target).item<double>();
+    flat[i] = original;
+    EXPECT_NEAR(grad.view(-1)[i].item<double>(), (up - down) / (2 * h), 1e-6) << "element " << i;
+  }
+}
+
+struct AntiSegModel : ::testing::Test {
+  static void SetUpTestSuite() {
+    manifest_ = new anagram::Manifest(anagram::read_manifest(ANAGRAM_DEFAULT_BUNDLE));
+    unet_ = new anagram::UNet(anagram::UNet::load(*manifest_, torch::kCPU, torch::kFloat));
+    text_ = new anagram::TextEncoder(
+        anagram::TextEncoder::load(*manifest_, torch::kCPU, torch::kFloat));
+  }
+  static void TearDownTestSuite() {
+    delete text_;
+    delete unet_;
+    delete manifest_;
+  }
+  static anagram::Manifest* manifest_;
+  static anagram::UNet* unet_;
+  static anagram::TextEncoder* text_;
+};
+anagram::Manifest* AntiSegModel::manifest_ = nullptr;
+anagram::UNet* AntiSegModel::unet_ = nullptr;
+anagram::TextEncoder* AntiSegModel::text_ = nullptr;
+
+TEST_F(AntiSegModel, ConceptTokensAreTheLastWord) {
+  const auto& tokenizer = text_->tokenizer();
+  const std::string prompt = "a photo of a dog";
+  const auto positions = anagram::find_concept_tokens(tokenizer, prompt);
+  const auto ids = tokenizer.encode(prompt).ids;
+  const auto word = tokenizer.encode_plain("dog");
+  ASSERT_EQ(positions.size(), word.size());
+  for (size_t i = 0; i < word.size(); ++i) EXPECT_EQ(ids[positions[i]], word[i]);
+  // A named concept, and the last of two occurrences.
+  const auto photo = anagram::find_concept_tokens(tokenizer, prompt, "photo");
+  EXPECT_LT(photo.back(), positions.front());
+  const auto twice = anagram::find_concept_tokens(tokenizer, "a dog and a dog");
+  EXPECT_GT(twice.front(), 3);
+  EXPECT_EQ(anagram::last_word("  an oil painting of a cat "), "cat");
+  EXPECT_THROW(anagram::find_concept_tokens(tokenizer, prompt, "giraffe"), anagram::Error);
+}
+
+TEST_F(AntiSegModel, MapsAreAggregatedWithViewsUndone) {
+  const std::vector<anagram::ViewPtr> views = {anagram::make_view("identity"),
+                                               anagram::make_view("rotate_180")};
+  const anagram::ViewStack maps_views(views, 4, 4, torch::kCPU);
+  // Two layers, two tasks, 16 queries, 5 text columns; concept = column 2 for both tasks.
+  auto attention = torch::rand({2, 2, 16, 5});
+  const auto mask = anagram::concept_mask({{2}, {2}}, 5);
+  const auto maps = anagram::aggregate_concept_maps(attention, mask, maps_views);
+  const auto column = attention.select(3, 2).sum(0).view({2, 4, 4});  // layers summed
+  EXPECT_TRUE(torch::allclose(maps[0], column[0]));
+  EXPECT_TRUE(torch::allclose(maps[1], column[1].flip({0, 1})));  // rotate_180 undone
+}
+
+TEST_F(AntiSegModel, OneStepLowersTheOverlapLossAtTheNextTimestep) {
+  const std::vector<anagram::ViewPtr> views = {anagram::make_view("identity"),
+                                               anagram::make_view("rotate_180")};
+  const int64_t r = manifest_->unet.attention.query_resolution;
+  const anagram::ViewStack image_views(views, 64, 64, torch::kCPU);
+  const anagram::ViewStack map_views(views, r, r, torch::kCPU);
+  const std::vector<std::string> prompts = {"a photo of a dog", "a photo of a cat"};
+  const auto mask =
+      anagram::concept_mask({anagram::find_concept_tokens(text_->tokenizer(), prompts[0]),
+                             anagram::find_concept_tokens(text_->tokenizer(), prompts[1])},
+                            manifest_->tokenizer.max_length);
+  anagram::AntiSegOptions options;  // the published learning rate, 5
+  anagram::AntiSegregation antiseg(*unet_, image_views, map_views, text_->encode(prompts), mask,
+                                   options, 30);
+  EXPECT_EQ(antiseg.steps(), 26);
+  torch::manual_seed(3);
+  const auto x = torch::randn({1, 3, 64, 64});
+  const int64_t next_t = 924;
+  torch::NoGradGuard no_grad;  // the sampler's context: the hook turns gradients on itself
+  const double before = antiseg.evaluate(x, next_t).first.item<double>();
+  const auto updated = antiseg(x, 0, next_t);
+  ASSERT_EQ(antiseg.records().size(), 1u);
+  EXPECT_NEAR(antiseg.records()[0].loss.item<double>(), before, 1e-5);
+  EXPECT_FALSE(torch::equal(updated, x));
+  EXPECT_FALSE(updated.requires_grad());
+  const double after = antiseg.evaluate(updated, next_t).first.item<double>();
+  EXPECT_LT(after, before);
+  // After the K-th step the hook leaves x alone.
+  EXPECT_TRUE(torch::equal(antiseg(x, 26, next_t), x));
+}
+
+TEST(AntiSegOptions, StepsScaleWithTheSchedule) {
+  anagram::AntiSegOptions options;
+  EXPECT_EQ(options.resolved_steps(30), 26);
+  EXPECT_EQ(options.resolved_steps(10), 9);
+  EXPECT_EQ(options.resolved_steps(60), 52);
+  options.steps = 5;
+  EXPECT_EQ(options.resolved_steps(3), 3);
+  EXPECT_EQ(options.resolved_steps(30), 5);
+}
+
+}  // namespace
