@@ -2,6 +2,7 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "anagram/error.h"
@@ -22,13 +23,14 @@ std::vector<int64_t> find_concept_tokens(const T5Tokenizer& tokenizer, const std
   const std::string word = T5Tokenizer::preprocess(concept.empty() ? last_word(text) : concept);
   const std::vector<int64_t> ids = tokenizer.encode(text).ids;
   const std::vector<int64_t> needle = tokenizer.encode_plain(word);
+  // The first occurrence, as the published code searches.
   if (!needle.empty() && ids.size() >= needle.size()) {
-    for (size_t start = ids.size() - needle.size() + 1; start-- > 0;) {
-      if (std::equal(needle.begin(), needle.end(), ids.begin() + static_cast<long>(start))) {
-        std::vector<int64_t> positions(needle.size());
-        for (size_t i = 0; i < needle.size(); ++i) positions[i] = static_cast<int64_t>(start + i);
-        return positions;
-      }
+    const auto found = std::search(ids.begin(), ids.end(), needle.begin(), needle.end());
+    if (found != ids.end()) {
+      std::vector<int64_t> positions(needle.size());
+      const auto start = static_cast<int64_t>(found - ids.begin());
+      for (size_t i = 0; i < needle.size(); ++i) positions[i] = start + static_cast<int64_t>(i);
+      return positions;
     }
   }
   throw Error(ErrorKind::kInvalidArgument,

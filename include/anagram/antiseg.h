@@ -29,9 +29,11 @@
 namespace anagram {
 
 // Positions (into the prompt's T5 ids) of the concept's tokens: the concept tokenised alone
-// (no end token) found as a contiguous run inside the prompt's tokens (the last occurrence).
-// An empty concept means the prompt's last word. Throws anagram::Error(kInvalidArgument) when
-// the run does not occur (e.g. the word is not in the prompt, or tokenises differently there).
+// (no end token) found as a contiguous run inside the prompt's tokens (the first occurrence,
+// as the published code takes). An empty concept means the prompt's last word. Both are
+// lower-cased like the prompt (the published code searches the raw word). Throws
+// anagram::Error(kInvalidArgument) when the run does not occur (e.g. the word is not in the prompt,
+// or tokenises differently there).
 std::vector<int64_t> find_concept_tokens(const T5Tokenizer& tokenizer, const std::string& prompt,
                                          const std::string& concept = "");
 
