@@ -1,5 +1,6 @@
-// Benchmark of the stage I sampler on a bundle: seconds per step, the UNet's share of a step,
-// and peak memory. Prints figures; asserts nothing (targets live in the issue, not in tests).
+// Benchmark of the stage I sampler on a bundle: seconds per step with the baseline and with the
+// method (mtl), the UNet's share of a step, the anti-segregation step's cost relative to a plain
+// step's UNet call, and peak memory. Prints figures; asserts nothing.
 //
 // Usage: anagram_bench [--bundle DIR] [--device cpu|cuda] [--steps N] [--views N] [--repeat R]
 #include <sys/resource.h>
@@ -10,12 +11,15 @@
 #include <cstring>
 #include <string>
 
+#include "anagram/antiseg.h"
 #include "anagram/bundle.h"
+#include "anagram/clip_scorer.h"
 #include "anagram/combiner.h"
 #include "anagram/ddpm_scheduler.h"
 #include "anagram/device.h"
 #include "anagram/error.h"
 #include "anagram/generate.h"
+#include "anagram/mtl_combiner.h"
 #include "anagram/noise_source.h"
 #include "anagram/sampler.h"
 #include "anagram/text_encoder.h"
@@ -90,38 +94,90 @@ int main(int argc, char** argv) {
       ++unet_calls;
       return out;
     };
-    const anagram::MeanCombiner combiner;
     const auto scheduler = anagram::DDPMSchedulerConfig::from_json(manifest.scheduler);
-    anagram::StageOneSampler sampler(timed_unet, scheduler, stack, conditioning, combiner,
-                                     manifest.image_channels, manifest.image_size);
     anagram::SamplerParams params;
     params.steps = steps;
 
-    {  // Warm-up run: first calls pay for TorchScript optimisation and allocations.
-      anagram::NoiseSource noise(0, manifest.dtype, device);
-      sampler.sample(params, noise);
-    }
-    unet_time = {};
-    unet_calls = 0;
-    sync(device);
-    const auto start = Clock::now();
-    for (int r = 0; r < repeat; ++r) {
-      anagram::NoiseSource noise(static_cast<uint64_t>(r), manifest.dtype, device);
-      sampler.sample(params, noise);
-    }
-    sync(device);
-    const double total_s = seconds(Clock::now() - start);
-    const double step_s = total_s / (repeat * steps);
+    // Times `repeat` runs of a sampler after one warm-up run (the first calls pay for
+    // TorchScript's optimisation and allocations). Returns seconds per step.
+    Clock::duration hook_time{};
+    int hook_calls = 0;
+    auto time_runs = [&](anagram::StageOneSampler& sampler) {
+      {
+        anagram::NoiseSource noise(0, manifest.dtype, device);
+        sampler.sample(params, noise);
+      }
+      unet_time = {};
+      unet_calls = 0;
+      hook_time = {};
+      hook_calls = 0;
+      sync(device);
+      const auto start = Clock::now();
+      for (int r = 0; r < repeat; ++r) {
+        anagram::NoiseSource noise(static_cast<uint64_t>(r), manifest.dtype, device);
+        sampler.sample(params, noise);
+      }
+      sync(device);
+      return seconds(Clock::now() - start) / (repeat * steps);
+    };
+
+    const anagram::MeanCombiner mean;
+    anagram::StageOneSampler baseline(timed_unet, scheduler, stack, conditioning, mean,
+                                      manifest.image_channels, manifest.image_size);
+    const double baseline_step_s = time_runs(baseline);
     const double unet_s = seconds(unet_time) / unet_calls;
+
+    // The method: balancing (if the bundle has a CLIP), rectification, anti-segregation.
+    anagram::MtlOptions mtl;
+    mtl.balance = manifest.clip.has_value();
+    std::unique_ptr<anagram::NoiseAwareClip> clip;
+    torch::Tensor clip_text;
+    if (mtl.balance) {
+      clip = std::make_unique<anagram::NoiseAwareClip>(
+          anagram::NoiseAwareClip::load(manifest, device));
+      clip_text = clip->embed_texts(prompts);
+    }
+    const anagram::MultiTaskCombiner combiner(mtl, clip.get(), clip_text);
+    const int64_t r = manifest.unet.attention.query_resolution;
+    const anagram::ViewStack map_stack(views, r, r, device);
+    std::vector<std::vector<int64_t>> concepts;
+    for (const auto& prompt : prompts)
+      concepts.push_back(anagram::find_concept_tokens(text.tokenizer(), prompt));
+    anagram::AntiSegregation antiseg(
+        unet, stack, map_stack, conditioning.prompts,
+        anagram::concept_mask(concepts, manifest.tokenizer.max_length).to(device),
+        anagram::AntiSegOptions{}, steps);
+    anagram::StageOneSampler method(timed_unet, scheduler, stack, conditioning, combiner,
+                                    manifest.image_channels, manifest.image_size);
+    method.set_post_step_hook([&](const torch::Tensor& x, int i, int64_t t) {
+      sync(device);
+      const auto start = Clock::now();
+      torch::Tensor out = antiseg(x, i, t);
+      sync(device);
+      if (i < antiseg.steps()) {
+        hook_time += Clock::now() - start;
+        ++hook_calls;
+      }
+      return out;
+    });
+    const double method_step_s = time_runs(method);
+    const double hook_s = hook_calls ? seconds(hook_time) / hook_calls : 0.0;
 
     std::printf("bundle              %s (%s)\n", manifest.name.c_str(), bundle.c_str());
     std::printf("device              %s, %s, %d threads\n", device.str().c_str(),
                 anagram::dtype_name(manifest.dtype).c_str(), at::get_num_threads());
-    std::printf("views               %d (UNet batch %d)\n", num_views, 2 * num_views);
+    std::printf("views               %d (UNet batch %d), %d runs x %d steps\n", num_views,
+                2 * num_views, repeat, steps);
     std::printf("load                %.3f s\n", load_s);
-    std::printf("seconds per step    %.4f  (%d runs x %d steps)\n", step_s, repeat, steps);
-    std::printf("UNet call per step  %.4f s\n", unet_s);
-    std::printf("outside the UNet    %.1f %% of a step\n", 100.0 * (step_s - unet_s) / step_s);
+    std::printf("baseline            %.4f s per step\n", baseline_step_s);
+    std::printf("  UNet call         %.4f s per step\n", unet_s);
+    std::printf("  outside the UNet  %.1f %% of a step\n",
+                100.0 * (baseline_step_s - unet_s) / baseline_step_s);
+    std::printf("method (mtl)        %.4f s per step (%.2fx baseline; balancing %s)\n",
+                method_step_s, method_step_s / baseline_step_s,
+                mtl.balance ? "on" : "off: no CLIP");
+    std::printf("  anti-segregation  %.4f s per optimised step = %.2fx a plain step's UNet call\n",
+                hook_s, hook_s / unet_s);
     std::printf("peak host memory    %.1f MiB (max RSS)\n", peak_rss_mib());
     return 0;
   } catch (const anagram::Error& e) {

@@ -49,17 +49,31 @@ check "metadata records the manifest hash" 'grep -q "\"manifest_sha256\": \"[0-9
 check "metadata records libtorch" 'grep -q "\"libtorch\"" "$s/metadata.json"'
 check "no temporary files left" '[ -z "$(find "$out" -name ".*")" ]'
 
-# 2. Same seed -> same bytes; another seed -> another picture.
-run gen --bundle "$bundle" --prompt "dog" --prompt "cat" --view rot180 --out "$work/again" -q
+check "metadata records the method" 'grep -q "\"antiseg_losses\"" "$s/metadata.json" && grep -q "\"clip_scores\"" "$s/metadata.json"'
+
+# 2. Same seed -> same bytes; another seed -> another picture (short runs, method on).
+short=(gen --bundle "$bundle" --prompt "dog" --prompt "cat" --view rot180 --steps 4 -q)
+run "${short[@]}" --out "$work/once"
+run "${short[@]}" --out "$work/again"
 for f in anagram.png view_0_identity_dog.png view_1_rotate_180_cat.png sheet.png; do
-  check "same seed, same bytes: $f" 'cmp -s "$s/$f" "$work/again/sample_000/$f"'
+  check "same seed, same bytes: $f" 'cmp -s "$work/once/sample_000/$f" "$work/again/sample_000/$f"'
 done
-run gen --bundle "$bundle" --prompt "dog" --prompt "cat" --view rot180 --out "$work/other" --seed 1 -q
-check "another seed, another picture" '! cmp -s "$s/anagram.png" "$work/other/sample_000/anagram.png"'
+run "${short[@]}" --out "$work/other" --seed 1
+check "another seed, another picture" '! cmp -s "$work/once/sample_000/anagram.png" "$work/other/sample_000/anagram.png"'
+
+# 2b. Every row of the ablation table is one command.
+for variant in "--method baseline" "--no-antiseg" "--no-balance" "--no-rectify" \
+  "--no-antiseg --no-balance --no-rectify" "--exact-steps-exponent --exact-clip-input"; do
+  # shellcheck disable=SC2086
+  run "${short[@]}" $variant --out "$work/ablation"
+  check "ablation $variant runs" '[ "$rc" -eq 0 ] && [ -s "$work/ablation/sample_000/anagram.png" ]'
+done
+run "${short[@]}" --save-attention --concept "" --concept cat --out "$work/attention"
+check "--save-attention writes heat maps" '[ "$rc" -eq 0 ] && [ -s "$work/attention/sample_000/attention_step03_1_rotate_180_cat.png" ]'
 
 # 3. Several samples, explicit views for every prompt, a view argument.
 run gen --bundle "$bundle" -p "a dog" -p "a cat" --view identity --view patch_permute --view-arg "" \
-  --view-arg 4 --steps 3 --num-samples 2 --out "$work/multi" -q
+  --view-arg 4 --steps 3 --num-samples 2 --method baseline --out "$work/multi" -q
 check "two samples" '[ "$rc" -eq 0 ] && [ -s "$work/multi/sample_000/anagram.png" ] && [ -s "$work/multi/sample_001/anagram.png" ]'
 check "sample 1 uses seed + 1" 'grep -q "\"seed\": 1" "$work/multi/sample_001/metadata.json"'
 check "two samples differ" '! cmp -s "$work/multi/sample_000/anagram.png" "$work/multi/sample_001/anagram.png"'
@@ -76,6 +90,9 @@ expect_usage_error "not a folder" "missing bundle" gen --bundle "$work/nope" -p 
 expect_usage_error "dtype" "unknown dtype" gen --bundle "$bundle" -p a -p b --view rot180 --dtype float8 --out "$work/bad"
 expect_usage_error "exported in float32" "dtype other than the bundle's" gen --bundle "$bundle" -p a -p b --view rot180 --dtype bfloat16 --out "$work/bad"
 expect_usage_error "device" "unknown device" gen --bundle "$bundle" -p a -p b --view rot180 --device tpu --out "$work/bad"
+expect_usage_error "concept 'giraffe'" "concept not in the prompt" gen --bundle "$bundle" -p dog -p cat --view rot180 --concept "" --concept giraffe --out "$work/bad"
+expect_usage_error "anti-segregation" "view without a 32x32 map" gen --bundle "$bundle" -p dog -p cat --view pixel_permute --out "$work/bad"
+expect_usage_error "method" "unknown method" gen --bundle "$bundle" -p dog -p cat --view rot180 --method magic --out "$work/bad"
 expect_usage_error "--view-arg" "view-arg count" gen --bundle "$bundle" -p a -p b --view rot180 --view-arg 1 --view-arg 2 --out "$work/bad"
 expect_usage_error "error" "unknown option" gen --bundle "$bundle" -p a --frobnicate
 if [ "${ANAGRAM_TEST_HAS_CUDA:-0}" = 1 ]; then
