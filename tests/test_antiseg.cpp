@@ -8,6 +8,7 @@
 #include "anagram/error.h"
 #include "anagram/text_encoder.h"
 #include "anagram/unet.h"
+#include "tiny_bundle.h"
 
 namespace {
 
@@ -48,24 +49,11 @@ TEST(AntiSegLoss, GradientMatchesFiniteDifferences) {
 }
 
 struct AntiSegModel : ::testing::Test {
-  static void SetUpTestSuite() {
-    manifest_ = new anagram::Manifest(anagram::read_manifest(ANAGRAM_DEFAULT_BUNDLE));
-    unet_ = new anagram::UNet(anagram::UNet::load(*manifest_, torch::kCPU, torch::kFloat));
-    text_ = new anagram::TextEncoder(
-        anagram::TextEncoder::load(*manifest_, torch::kCPU, torch::kFloat));
-  }
-  static void TearDownTestSuite() {
-    delete text_;
-    delete unet_;
-    delete manifest_;
-  }
-  static anagram::Manifest* manifest_;
-  static anagram::UNet* unet_;
-  static anagram::TextEncoder* text_;
+  const anagram::testing::TinyBundle& tiny = anagram::testing::TinyBundle::get();
+  const anagram::Manifest* manifest_ = &tiny.manifest;
+  const anagram::UNet* unet_ = &tiny.unet;
+  const anagram::TextEncoder* text_ = &tiny.text;
 };
-anagram::Manifest* AntiSegModel::manifest_ = nullptr;
-anagram::UNet* AntiSegModel::unet_ = nullptr;
-anagram::TextEncoder* AntiSegModel::text_ = nullptr;
 
 TEST_F(AntiSegModel, ConceptTokensAreTheLastWord) {
   const auto& tokenizer = text_->tokenizer();

@@ -7,6 +7,7 @@
 #include "anagram/error.h"
 #include "anagram/mtl_combiner.h"
 #include "golden_io.h"
+#include "tiny_bundle.h"
 
 namespace {
 
@@ -34,10 +35,10 @@ struct ClipGolden : ::testing::Test {
   }
   static const torch::Tensor& golden(const std::string& name) { return golden_->at(name); }
   static std::map<std::string, torch::Tensor>* golden_;
-  static anagram::NoiseAwareClip* clip_;
+  static const anagram::NoiseAwareClip* clip_;
 };
 std::map<std::string, torch::Tensor>* ClipGolden::golden_ = nullptr;
-anagram::NoiseAwareClip* ClipGolden::clip_ = nullptr;
+const anagram::NoiseAwareClip* ClipGolden::clip_ = nullptr;
 
 TEST_F(ClipGolden, TextEmbeddingsMatchGlide) {
   std::vector<std::string> texts;

@@ -14,6 +14,7 @@
 #include "anagram/text_encoder.h"
 #include "anagram/unet.h"
 #include "golden_io.h"
+#include "tiny_bundle.h"
 
 namespace {
 
@@ -26,19 +27,13 @@ struct MtlGolden : ::testing::Test {
   static void SetUpTestSuite() {
     golden_ = new std::map<std::string, torch::Tensor>(
         anagram::testing::load_golden(std::string(ANAGRAM_GOLDEN_DIR) + "/sampler_mtl.pt"));
-    manifest_ = new anagram::Manifest(anagram::read_manifest(ANAGRAM_DEFAULT_BUNDLE));
-    unet_ = new anagram::UNet(anagram::UNet::load(*manifest_, torch::kCPU, torch::kFloat));
-    text_ = new anagram::TextEncoder(
-        anagram::TextEncoder::load(*manifest_, torch::kCPU, torch::kFloat));
-    clip_ = new anagram::NoiseAwareClip(anagram::NoiseAwareClip::load(*manifest_, torch::kCPU));
+    const auto& tiny = anagram::testing::TinyBundle::get();
+    manifest_ = &tiny.manifest;
+    unet_ = &tiny.unet;
+    text_ = &tiny.text;
+    clip_ = &tiny.clip;
   }
-  static void TearDownTestSuite() {
-    delete clip_;
-    delete text_;
-    delete unet_;
-    delete manifest_;
-    delete golden_;
-  }
+  static void TearDownTestSuite() { delete golden_; }
   static const torch::Tensor& golden(const std::string& name) { return golden_->at(name); }
 
   // Everything one run needs, for a given schedule and method options.
@@ -79,16 +74,16 @@ struct MtlGolden : ::testing::Test {
   };
 
   static std::map<std::string, torch::Tensor>* golden_;
-  static anagram::Manifest* manifest_;
-  static anagram::UNet* unet_;
-  static anagram::TextEncoder* text_;
-  static anagram::NoiseAwareClip* clip_;
+  static const anagram::Manifest* manifest_;
+  static const anagram::UNet* unet_;
+  static const anagram::TextEncoder* text_;
+  static const anagram::NoiseAwareClip* clip_;
 };
 std::map<std::string, torch::Tensor>* MtlGolden::golden_ = nullptr;
-anagram::Manifest* MtlGolden::manifest_ = nullptr;
-anagram::UNet* MtlGolden::unet_ = nullptr;
-anagram::TextEncoder* MtlGolden::text_ = nullptr;
-anagram::NoiseAwareClip* MtlGolden::clip_ = nullptr;
+const anagram::Manifest* MtlGolden::manifest_ = nullptr;
+const anagram::UNet* MtlGolden::unet_ = nullptr;
+const anagram::TextEncoder* MtlGolden::text_ = nullptr;
+const anagram::NoiseAwareClip* MtlGolden::clip_ = nullptr;
 
 TEST_F(MtlGolden, ConceptTokensAndEmbeddings) {
   const auto& tokenizer = text_->tokenizer();

@@ -12,6 +12,7 @@
 #include "anagram/unet.h"
 #include "anagram/views.h"
 #include "golden_io.h"
+#include "tiny_bundle.h"
 
 namespace {
 
@@ -55,14 +56,14 @@ struct GoldenRun : ::testing::Test {
   }
 
   static std::map<std::string, torch::Tensor>* golden_;
-  static anagram::Manifest* manifest_;
-  static anagram::UNet* unet_;
-  static anagram::TextEncoder* text_;
+  static const anagram::Manifest* manifest_;
+  static const anagram::UNet* unet_;
+  static const anagram::TextEncoder* text_;
 };
 std::map<std::string, torch::Tensor>* GoldenRun::golden_ = nullptr;
-anagram::Manifest* GoldenRun::manifest_ = nullptr;
-anagram::UNet* GoldenRun::unet_ = nullptr;
-anagram::TextEncoder* GoldenRun::text_ = nullptr;
+const anagram::Manifest* GoldenRun::manifest_ = nullptr;
+const anagram::UNet* GoldenRun::unet_ = nullptr;
+const anagram::TextEncoder* GoldenRun::text_ = nullptr;
 
 TEST_F(GoldenRun, PromptEmbeddingsMatchTransformers) {
   EXPECT_LT(max_abs_diff(text_->encode({"dog", "cat"}), golden("prompt_embeds")), 1e-5);
