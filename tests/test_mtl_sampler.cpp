@@ -98,6 +98,24 @@ TEST_F(MtlGolden, ConceptTokensAndEmbeddings) {
             1e-5);
 }
 
+// The captured cross-attention of each 32x32 layer, concept columns summed (before the views
+// are undone), against the Python run's explicit softmax(QK^T) attention on the same model.
+TEST_F(MtlGolden, CapturedAttentionMatchesExplicitAttention) {
+  const std::vector<anagram::ViewPtr> views = {anagram::make_view("identity"),
+                                               anagram::make_view("rotate_180")};
+  const anagram::ViewStack stack(views, 64, 64, torch::kCPU);
+  torch::NoGradGuard no_grad;
+  const auto out = unet_->forward_with_attention(
+      stack.apply_each(golden("x_after_step")[0]), golden("antiseg_timesteps")[0].item<int64_t>(),
+      text_->encode({"a photo of a dog", "a photo of a cat"}));
+  const auto& expected = golden("antiseg_layer_maps_step0");  // (L, N, 32, 32)
+  ASSERT_EQ(out.attention.size(0), expected.size(0));
+  const auto concept = (out.attention * golden("concept_mask").view({1, 2, 1, 77})).sum(-1);
+  EXPECT_LT(relative_diff(concept.view(expected.sizes()), expected), 5e-5);
+  // Probabilities summed over heads (4 in the tiny model): text columns add up to at most 4.
+  EXPECT_TRUE((out.attention.sum(-1) <= 4.0 + 1e-4).all().item<bool>());
+}
+
 // Each step from the reference x: every intermediate must match to float tolerance (relative
 // to the tensor's magnitude; 5e-5 allows for other LibTorch versions' kernel orders).
 TEST_F(MtlGolden, EveryStepMatchesThePythonRun) {
