@@ -48,6 +48,18 @@ struct GoldenRun : ::testing::Test {
   static anagram::DDPMSchedulerConfig scheduler_config() {
     return anagram::DDPMSchedulerConfig::from_json(manifest_->scheduler);
   }
+  // The baseline sampler (mean combiner) for identity + rotate_180 and two prompts.
+  struct BaselineRun {
+    explicit BaselineRun(const std::vector<std::string>& prompts)
+        : views(identity_and_rot180()),
+          stack(views, 64, 64, torch::kCPU),
+          sampler(*unet_, scheduler_config(), stack, {text_->encode({""}), text_->encode(prompts)},
+                  combiner, 3, 64) {}
+    std::vector<anagram::ViewPtr> views;
+    anagram::ViewStack stack;
+    anagram::MeanCombiner combiner;
+    anagram::StageOneSampler sampler;
+  };
   static anagram::SamplerParams golden_params() {
     anagram::SamplerParams params;
     params.steps = static_cast<int>(golden("num_steps").item<int64_t>());
@@ -93,12 +105,8 @@ TEST_F(GoldenRun, NoiseSourceDrawsThePublishedSequence) {
 // (x_t reaches about 4 early on). Differences cannot compound here. 1e-5 would hold with
 // LibTorch 1.13; 2.x's CPU convolutions order their sums differently (1.1e-5 seen).
 TEST_F(GoldenRun, EveryStepMatchesDiffusers) {
-  const auto views = identity_and_rot180();
-  const anagram::ViewStack stack(views, 64, 64, torch::kCPU);
-  const anagram::MeanCombiner combiner;
-  anagram::StageOneSampler sampler(*unet_, scheduler_config(), stack,
-                                   {text_->encode({""}), text_->encode({"dog", "cat"})}, combiner,
-                                   3, 64);
+  BaselineRun run({"dog", "cat"});
+  anagram::StageOneSampler& sampler = run.sampler;
   torch::Tensor output;
   sampler.set_observer([&](const anagram::StepRecord& r) {
     output = torch::cat({r.combined.eps, r.combined.variance}, 1);
@@ -125,12 +133,8 @@ TEST_F(GoldenRun, EveryStepMatchesDiffusers) {
 // The whole run, free-running: float differences may grow through the loop but stay far below
 // one 8-bit level of the output picture (2/255).
 TEST_F(GoldenRun, WholeRunMatchesDiffusers) {
-  const auto views = identity_and_rot180();
-  const anagram::ViewStack stack(views, 64, 64, torch::kCPU);
-  const anagram::MeanCombiner combiner;
-  anagram::StageOneSampler sampler(*unet_, scheduler_config(), stack,
-                                   {text_->encode({""}), text_->encode({"dog", "cat"})}, combiner,
-                                   3, 64);
+  BaselineRun run({"dog", "cat"});
+  anagram::StageOneSampler& sampler = run.sampler;
   anagram::NoiseSource noise(golden("seed").item<int64_t>(), torch::kFloat, torch::kCPU);
   const torch::Tensor x = sampler.sample(golden_params(), noise);
   const auto& expected = golden("x_steps")[golden("x_steps").size(0) - 1];
@@ -138,12 +142,8 @@ TEST_F(GoldenRun, WholeRunMatchesDiffusers) {
 }
 
 TEST_F(GoldenRun, SameSeedSameResultOtherSeedOtherResult) {
-  const auto views = identity_and_rot180();
-  const anagram::ViewStack stack(views, 64, 64, torch::kCPU);
-  const anagram::MeanCombiner combiner;
-  anagram::StageOneSampler sampler(*unet_, scheduler_config(), stack,
-                                   {text_->encode({""}), text_->encode({"a", "b"})}, combiner, 3,
-                                   64);
+  BaselineRun baseline({"a", "b"});
+  anagram::StageOneSampler& sampler = baseline.sampler;
   anagram::SamplerParams params;
   params.steps = 3;
   auto run = [&](uint64_t seed) {
