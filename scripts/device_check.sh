@@ -13,14 +13,11 @@ step() { echo; echo "=== $* ($(date +%T))"; }
 
 step "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
 
 step "configure"
-cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps" -DANAGRAM_SPDLOG_HEADER_ONLY=ON \
-  -DANAGRAM_EXTRA_INCLUDE="$deps/include" -DANAGRAM_GTEST_SOURCE="$deps/googletest" \
-  -DTORCH_CUDA_ARCH_LIST=9.0 >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+scripts/configure_pip_torch.sh build-cuda -DTORCH_CUDA_ARCH_LIST=9.0 >"$out/configure.log" 2>&1 ||
+  { tail -30 "$out/configure.log"; exit 1; }
 step "build"
 cmake --build build-cuda -j"$(nproc)" >"$out/build.log" 2>&1 || { grep -m20 -A5 error "$out/build.log"; exit 1; }
 
