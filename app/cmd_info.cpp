@@ -1,25 +1,31 @@
 // anagram info BUNDLE: describe and check a model bundle.
-#include <torch/cuda.h>
-
 #include <cstdio>
 #include <filesystem>
 
-#include "anagram/bundle.h"
-#include "anagram/ddpm_scheduler.h"
-#include "anagram/device.h"
-#include "anagram/generate.h"
-#include "anagram/text_encoder.h"
-#include "anagram/unet.h"
+#include "anagram/core/device.h"
+#include "anagram/core/dtype.h"
+#include "anagram/diffusion/ddpm_scheduler.h"
+#include "anagram/models/bundle.h"
+#include "anagram/pipeline/session.h"
 #include "commands.h"
 
 namespace anagram::cli {
 namespace {
 
 std::string file_size(const Manifest& m, const std::string& file) {
-  const auto bytes = std::filesystem::file_size(m.path_of(file));
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(m.path_of(file), ec);
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
   return text;
+}
+
+DDPMSchedulerConfig scheduler_of(const Manifest& m, const nlohmann::json& config) {
+  try {
+    return DDPMSchedulerConfig::from_json(config);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::kBundle, "bundle '" + printable(m.dir.string()) + "': " + e.detail());
+  }
 }
 
 }  // namespace
@@ -36,42 +42,65 @@ Runner add_info_command(CLI::App& app) {
   cmd->add_option("bundle", options->bundle, "Bundle folder (default: the bundled tiny model)");
   cmd->add_flag("--json", options->json, "Print the manifest as JSON");
   cmd->add_flag("--load", options->load,
-                "Also load the UNet and text encoder and run a probe call through each");
+                "Also check the file hashes, load every model (checking its code) and run a "
+                "probe call through each");
   cmd->add_option("-d,--device", options->device, "Device for --load")->capture_default_str();
 
   return [options]() {
     const Manifest m = read_manifest(options->bundle);
-    const DDPMSchedulerConfig scheduler = DDPMSchedulerConfig::from_json(m.scheduler);
+    for (const auto& stage : m.stages) scheduler_of(m, stage.scheduler);
     if (options->json) {
-      std::printf("%s\n", m.raw.dump(2).c_str());
+      std::printf("%s\n",
+                  m.raw.dump(2, ' ', true, nlohmann::json::error_handler_t::replace).c_str());
     } else {
-      const auto& a = m.unet.attention;
-      std::printf("bundle        %s\n", m.dir.string().c_str());
-      std::printf("name          %s\n", m.name.c_str());
-      if (!m.description.empty()) std::printf("description   %s\n", m.description.c_str());
-      std::printf("schema        %d, stage %d, dtype %s\n", m.schema_version, m.stage,
-                  dtype_name(m.dtype).c_str());
-      std::printf("image         %lld x %lld, %lld channels\n", (long long)m.image_size,
-                  (long long)m.image_size, (long long)m.image_channels);
-      std::printf("unet          %s (%s), %lld -> %lld channels\n", m.unet.file.c_str(),
-                  file_size(m, m.unet.file).c_str(), (long long)m.unet.in_channels,
-                  (long long)m.unet.out_channels);
-      std::printf("attention     %lld layers at %lldx%lld queries, %lld text tokens\n",
-                  (long long)a.num_layers, (long long)a.query_resolution,
-                  (long long)a.query_resolution, (long long)a.text_tokens);
-      std::printf("text encoder  %s (%s), hidden size %lld\n", m.text_encoder.file.c_str(),
-                  file_size(m, m.text_encoder.file).c_str(), (long long)m.text_encoder.hidden_size);
-      std::printf("tokenizer     %s, max length %d\n", m.tokenizer.file.c_str(),
+      std::printf("bundle        %s\n", printable(m.dir.string()).c_str());
+      std::printf("name          %s\n", printable(m.name).c_str());
+      if (!m.description.empty()) {
+        std::printf("description   %s\n", printable(m.description, 400).c_str());
+      }
+      std::printf("schema        %d, dtype %s, %zu stage(s)\n", m.schema_version,
+                  dtype_name(m.dtype).c_str(), m.stages.size());
+      for (const auto& s : m.stages) {
+        std::printf("stage %d       %lld x %lld, %lld channels; unet %s (%s), %lld -> %lld\n",
+                    s.stage, (long long)s.image_size, (long long)s.image_size,
+                    (long long)s.image_channels, printable(s.unet.file).c_str(),
+                    file_size(m, s.unet.file).c_str(), (long long)s.unet.in_channels,
+                    (long long)s.unet.out_channels);
+        if (s.unet.attention) {
+          const auto& a = *s.unet.attention;
+          std::printf("  attention   %lld layers at %lldx%lld queries, %lld text tokens\n",
+                      (long long)a.num_layers, (long long)a.query_resolution,
+                      (long long)a.query_resolution, (long long)a.text_tokens);
+        }
+        std::printf("  scheduler   %s\n", scheduler_of(m, s.scheduler).to_json().dump().c_str());
+        if (s.stage == 2) {
+          std::printf("  noising     %s, default noise level %lld\n",
+                      scheduler_of(m, s.noising_scheduler).to_json().dump().c_str(),
+                      (long long)s.default_noise_level);
+        }
+      }
+      std::printf("text encoder  %s (%s), hidden size %lld\n",
+                  printable(m.text_encoder.file).c_str(), file_size(m, m.text_encoder.file).c_str(),
+                  (long long)m.text_encoder.hidden_size);
+      std::printf("tokenizer     %s, max length %d\n", printable(m.tokenizer.file).c_str(),
                   m.tokenizer.max_length);
-      std::printf("scheduler     %s\n", scheduler.to_json().dump().c_str());
+      if (m.clip) {
+        std::printf("clip          %s + %s, %lld-d embeddings (noise vector balancing)\n",
+                    printable(m.clip->image_encoder).c_str(),
+                    printable(m.clip->text_encoder).c_str(), (long long)m.clip->embedding_dim);
+      }
       std::printf("sha256        %s\n", m.sha256.c_str());
     }
     if (options->load) {
-      const c10::Device device = parse_device(options->device);
-      UNet::load(m, device, m.dtype);
-      TextEncoder::load(m, device, m.dtype);
-      std::printf("load          ok: UNet and text encoder ran a probe call on %s\n",
-                  device.str().c_str());
+      SessionOptions session;
+      session.bundle = options->bundle;
+      session.device = options->device;
+      const auto loaded = Session::open(session);
+      std::printf("load          ok: %s%s%s ran a probe call on %s (%.1f s)\n",
+                  m.schema_version >= 2 ? "file hashes match; " : "",
+                  m.has_stage(2) ? "both UNets, the text encoder" : "the UNet, the text encoder",
+                  m.clip ? " and the CLIP encoders" : "", loaded->device().str().c_str(),
+                  loaded->load_seconds());
     }
     return 0;
   };

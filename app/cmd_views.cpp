@@ -1,7 +1,7 @@
 // anagram views: list the views a picture can be made for.
 #include <cstdio>
 
-#include "anagram/views.h"
+#include "anagram/views/views.h"
 #include "commands.h"
 
 namespace anagram::cli {

@@ -2,14 +2,15 @@
 //
 // Exit codes: 0 success; 1 failure while working; 2 bad input (options, views, bundle,
 // device, output folder); 130 interrupted.
-#include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <iostream>
+#include <map>
 
-#include "anagram/error.h"
+#include "anagram/core/error.h"
+#include "anagram/core/error_text.h"
 #include "commands.h"
 
 namespace anagram::cli {
@@ -32,6 +33,25 @@ void configure_logging(const anagram::cli::GlobalOptions& global) {
   spdlog::level::level_enum level = spdlog::level::from_str(global.log_level);
   if (global.quiet && level < spdlog::level::warn) level = spdlog::level::warn;
   spdlog::set_level(level);
+}
+
+// The library names request fields ("num_samples", "prompts[1]"); the user typed flags.
+std::string flag_of(const std::string& field) {
+  static const std::map<std::string, std::string> lists = {{"prompts", "--prompt"},
+                                                           {"views", "--view"},
+                                                           {"view_args", "--view-arg"},
+                                                           {"concepts", "--concept"}};
+  const auto bracket = field.find('[');
+  const std::string base = field.substr(0, bracket);
+  if (const auto it = lists.find(base); it != lists.end()) {
+    if (bracket == std::string::npos) return it->second;
+    const int index = std::atoi(field.c_str() + bracket + 1);
+    return it->second + " " + std::to_string(index + 1);  // "--prompt 2": the second one
+  }
+  if (field.find('.') != std::string::npos || field.empty()) return field;
+  std::string flag = "--" + field;
+  for (char& c : flag) c = c == '_' ? '-' : c;
+  return flag;
 }
 
 }  // namespace
@@ -65,26 +85,29 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "anagram: error: " << e.what() << " (see anagram --help)\n";
+    std::cerr << "anagram: error: " << anagram::quote_for_error(e.what(), 300)
+              << " (see anagram --help)\n";
     return 2;
   }
   configure_logging(global);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
+  // Every exception ends here as one line: the user never sees a LibTorch backtrace.
   try {
     if (app.got_subcommand("gen")) return gen();
     if (app.got_subcommand("views")) return views();
     if (app.got_subcommand("info")) return info();
   } catch (const anagram::Error& e) {
-    std::cerr << "anagram: error: " << e.what() << "\n";
+    const std::string where = flag_of(e.field());
+    std::cerr << "anagram: error: " << (where.empty() ? "" : where + ": ")
+              << anagram::quote_for_error(e.detail(), 500) << "\n";
     return g_interrupted ? 130 : e.exit_code();
-  } catch (const c10::Error& e) {
-    const std::string message = e.what_without_backtrace();
-    std::cerr << "anagram: error: LibTorch: " << message.substr(0, message.find('\n')) << "\n";
-    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "anagram: error: " << e.what() << "\n";
+    std::cerr << "anagram: error: " << anagram::describe_exception(e) << "\n";
+    return g_interrupted ? 130 : 1;
+  } catch (...) {
+    std::cerr << "anagram: error: unknown failure\n";
     return 1;
   }
   return 2;

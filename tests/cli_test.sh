@@ -106,7 +106,7 @@ check "failed runs wrote nothing" '[ ! -e "$work/bad" ] || [ -z "$(ls -A "$work/
 # A corrupt bundle: a UNet file that is not TorchScript.
 cp -r "$bundle" "$work/corrupt"
 echo "not a model" >"$work/corrupt/unet.pt"
-expect_usage_error "cannot load the UNet" "corrupt UNet file" gen --bundle "$work/corrupt" -p a -p b --view rot180 --steps 1 --out "$work/bad2"
+expect_usage_error "unet.pt" "corrupt UNet file" gen --bundle "$work/corrupt" -p a -p b --view rot180 --steps 1 --out "$work/bad2"
 
 # 5. An interrupted run exits 130 and leaves no partial sample.
 "$bin" gen --bundle "$bundle" -p a -p b --view rot180 --steps 1000 --out "$work/int" -q >/dev/null 2>"$work/stderr" &
@@ -118,6 +118,42 @@ wait "$pid"
 rc=$?
 check "interrupt exits 130" '[ "$rc" -eq 130 ]'
 check "interrupt leaves nothing behind" '[ -z "$(ls -A "$work/int" 2>/dev/null)" ]'
+
+# 5b. What is already in --out survives; new samples take the next free numbers.
+keep="$work/keep"
+mkdir -p "$keep/sample_000" && echo mine >"$keep/sample_000/notes.txt" && echo mine >"$keep/sample_001"
+run gen --bundle "$bundle" -p dog -p cat --view rot180 --steps 2 --stages 1 --out "$keep" -q
+check "existing sample_000 survives" '[ "$rc" -eq 0 ] && [ "$(cat "$keep/sample_000/notes.txt")" = mine ] && [ "$(cat "$keep/sample_001")" = mine ]'
+check "new sample is sample_002" '[ -s "$keep/sample_002/anagram.png" ] && grep -q "sample_002" "$work/stdout"'
+
+# 5c. A killed run leaves only a hidden temporary folder, which the next run removes.
+"$bin" gen --bundle "$bundle" -p a -p b --view rot180 --steps 1000 --out "$work/killed" -q >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -n "$(find "$work/killed" -maxdepth 1 -name '.sample_*' 2>/dev/null)" ] && break; sleep 0.1; done
+sleep 0.5
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+check "a killed run leaves no sample folder" '[ -z "$(find "$work/killed" -maxdepth 1 -name "sample_*")" ]'
+run gen --bundle "$bundle" -p a -p b --view rot180 --steps 1 --stages 1 --out "$work/killed" -q
+check "the next run removes the dead run's temporary folder" '[ "$rc" -eq 0 ] && [ -z "$(find "$work/killed" -maxdepth 1 -name ".sample_*")" ] && [ -d "$work/killed/sample_000" ]'
+
+# 5d. An interrupted multi-sample run prints the samples it finished.
+"$bin" gen --bundle "$bundle" -p a -p b --view rot180 --steps 2 --stages 1 --num-samples 1000 --out "$work/int2" -q >"$work/int2.out" 2>/dev/null &
+pid=$!
+for _ in $(seq 300); do [ -d "$work/int2/sample_001" ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+check "interrupted multi-sample run exits 130" '[ "$rc" -eq 130 ]'
+check "it printed every finished sample" '[ "$(grep -c sample_ "$work/int2.out")" -eq "$(find "$work/int2" -maxdepth 1 -name "sample_*" | wc -l)" ] && [ "$(grep -c sample_ "$work/int2.out")" -ge 2 ]'
+
+# 5e. One prompt works (anti-segregation has no pair: skipped, and the log says so).
+run gen --bundle "$bundle" -p "a dog" --steps 2 --out "$work/one"
+check "one prompt works" '[ "$rc" -eq 0 ] && [ -s "$work/one/sample_000/anagram.png" ] && grep -q "anti-segregation" "$work/stderr"'
+
+# 5f. metadata.json reruns the sample byte for byte.
+run gen --from-metadata "$work/multi/sample_001/metadata.json" --out "$work/rerun" -q
+check "--from-metadata reproduces the picture" '[ "$rc" -eq 0 ] && cmp -s "$work/rerun/sample_000/anagram.png" "$work/multi/sample_001/anagram.png" && cmp -s "$work/rerun/sample_000/sheet.png" "$work/multi/sample_001/sheet.png"'
 
 # 6. The other subcommands.
 run views

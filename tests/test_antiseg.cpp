@@ -2,12 +2,12 @@
 // views undone, and one optimisation step on the tiny bundle's UNet.
 #include <gtest/gtest.h>
 
-#include "anagram/antiseg.h"
-#include "anagram/bundle.h"
-#include "anagram/ddpm_scheduler.h"
-#include "anagram/error.h"
-#include "anagram/text_encoder.h"
-#include "anagram/unet.h"
+#include "anagram/core/error.h"
+#include "anagram/diffusion/antiseg.h"
+#include "anagram/diffusion/ddpm_scheduler.h"
+#include "anagram/models/bundle.h"
+#include "anagram/models/text_encoder.h"
+#include "anagram/models/unet.h"
 #include "tiny_bundle.h"
 
 namespace {
@@ -88,7 +88,7 @@ TEST_F(AntiSegModel, MapsAreAggregatedWithViewsUndone) {
 TEST_F(AntiSegModel, OneStepLowersTheOverlapLossAtTheNextTimestep) {
   const std::vector<anagram::ViewPtr> views = {anagram::make_view("identity"),
                                                anagram::make_view("rotate_180")};
-  const int64_t r = manifest_->unet.attention.query_resolution;
+  const int64_t r = manifest_->stage(1).unet.attention->query_resolution;
   const anagram::ViewStack image_views(views, 64, 64, torch::kCPU);
   const anagram::ViewStack map_views(views, r, r, torch::kCPU);
   const std::vector<std::string> prompts = {"a photo of a dog", "a photo of a cat"};

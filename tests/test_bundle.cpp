@@ -4,8 +4,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "anagram/bundle.h"
-#include "anagram/error.h"
+#include "anagram/core/dtype.h"
+#include "anagram/core/error.h"
+#include "anagram/models/bundle.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -64,8 +65,10 @@ TEST_F(BundleManifest, ValidManifestParses) {
   write(valid_manifest());
   const anagram::Manifest m = anagram::read_manifest(dir_);
   EXPECT_EQ(m.name, "test");
-  EXPECT_EQ(m.image_size, 64);
-  EXPECT_EQ(m.unet.attention.query_resolution, 32);
+  EXPECT_EQ(m.stage(1).image_size, 64);
+  EXPECT_EQ(m.stage(1).unet.attention->query_resolution, 32);
+  EXPECT_FALSE(m.has_stage(2));
+  EXPECT_TRUE(m.files.empty());  // schema 1: no hashes
   EXPECT_EQ(m.sha256.size(), 64u);
 }
 
@@ -93,7 +96,7 @@ TEST_F(BundleManifest, UnknownSchemaVersion) {
   json m = valid_manifest();
   m["schema_version"] = 99;
   write(m);
-  expect_error("unknown schema_version 99");
+  expect_error("'schema_version': unknown version 99");
 }
 
 TEST_F(BundleManifest, MissingKeyIsNamed) {
@@ -113,7 +116,7 @@ TEST_F(BundleManifest, WrongTypeIsNamed) {
 TEST_F(BundleManifest, MissingFile) {
   fs::remove(dir_ / "text_encoder.pt", ec_);
   write(valid_manifest());
-  expect_error("'text_encoder.pt' named by 'text_encoder.file' does not exist");
+  expect_error("'text_encoder.file': file 'text_encoder.pt' does not exist");
 }
 
 TEST_F(BundleManifest, PathLeavingBundle) {
@@ -141,7 +144,7 @@ TEST_F(BundleManifest, ChannelsMustFitStageOne) {
   json m = valid_manifest();
   m["unet"]["out_channels"] = 3;
   write(m);
-  expect_error("out channels");
+  expect_error("unet.out_channels");
 }
 
 TEST(BundleDtype, ParsesNames) {

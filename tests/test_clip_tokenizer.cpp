@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "anagram/clip_tokenizer.h"
-#include "anagram/error.h"
-#include "sha256.h"
+#include "anagram/core/error.h"
+#include "anagram/text/clip_tokenizer.h"
+#include "core/sha256.h"
 
 namespace fs = std::filesystem;
 using anagram::ClipTokenizer;

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "anagram/ddpm_scheduler.h"
-#include "anagram/error.h"
+#include "anagram/core/error.h"
+#include "anagram/diffusion/ddpm_scheduler.h"
 #include "golden_io.h"
 
 namespace anagram {

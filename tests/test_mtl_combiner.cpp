@@ -2,10 +2,10 @@
 // balancing weights, rectification scale, and the combination itself.
 #include <gtest/gtest.h>
 
-#include "anagram/bundle.h"
-#include "anagram/clip_scorer.h"
-#include "anagram/error.h"
-#include "anagram/mtl_combiner.h"
+#include "anagram/core/error.h"
+#include "anagram/diffusion/mtl_combiner.h"
+#include "anagram/models/bundle.h"
+#include "anagram/models/noise_aware_clip.h"
 #include "golden_io.h"
 #include "tiny_bundle.h"
 

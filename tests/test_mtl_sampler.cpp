@@ -1,18 +1,18 @@
-// The method's sampling step (ALGORITHM.md steps 1-9) against a diffusers-based Python run of
+// The method's sampling step (docs/algorithm.md steps 1-9) against a diffusers-based Python run of
 // the same algorithm on the same models and seed (scripts/golden_mtl.py): CLIP scores,
 // balancing weights, rectification scale, the DDPM step, the concept maps, the overlap loss and
 // the anti-segregation update, step by step.
 #include <gtest/gtest.h>
 
-#include "anagram/antiseg.h"
-#include "anagram/bundle.h"
-#include "anagram/clip_scorer.h"
-#include "anagram/ddpm_scheduler.h"
-#include "anagram/mtl_combiner.h"
-#include "anagram/noise_source.h"
-#include "anagram/sampler.h"
-#include "anagram/text_encoder.h"
-#include "anagram/unet.h"
+#include "anagram/diffusion/antiseg.h"
+#include "anagram/diffusion/ddpm_scheduler.h"
+#include "anagram/diffusion/mtl_combiner.h"
+#include "anagram/diffusion/noise_source.h"
+#include "anagram/diffusion/sampler.h"
+#include "anagram/models/bundle.h"
+#include "anagram/models/noise_aware_clip.h"
+#include "anagram/models/text_encoder.h"
+#include "anagram/models/unet.h"
 #include "golden_io.h"
 #include "tiny_bundle.h"
 
@@ -51,8 +51,10 @@ struct MtlGolden : ::testing::Test {
                                      anagram::find_concept_tokens(text_->tokenizer(), prompts[1])},
                                     77),
               anagram::AntiSegOptions{antiseg_steps, 5.0, {}}, num_steps),
-          sampler(*unet_, anagram::DDPMSchedulerConfig::from_json(manifest_->scheduler),
-                  image_views, {text_->encode({""}), prompt_states}, combiner, 3, 64) {
+          sampler(*unet_,
+                  anagram::StageSpec::base(
+                      anagram::DDPMSchedulerConfig::from_json(manifest_->stage(1).scheduler)),
+                  image_views, {text_->encode({""}), prompt_states}, combiner) {
       params.steps = num_steps;
       params.guidance_scale = 10.0;
       sampler.set_post_step_hook([this](const torch::Tensor& x, int i, int64_t t) {
@@ -67,7 +69,7 @@ struct MtlGolden : ::testing::Test {
     torch::Tensor prompt_states;
     anagram::MultiTaskCombiner combiner;
     anagram::AntiSegregation antiseg;
-    anagram::StageOneSampler sampler;
+    anagram::MultiViewSampler sampler;
     anagram::SamplerParams params;
     torch::Tensor before_hook;
     anagram::CombinedPrediction last;
@@ -122,7 +124,8 @@ TEST_F(MtlGolden, EveryStepMatchesThePythonRun) {
   const int steps = static_cast<int>(golden("num_steps").item<int64_t>());
   const int k = static_cast<int>(golden("antiseg_steps").item<int64_t>());
   Run run(anagram::MtlOptions{}, k, steps);
-  anagram::DDPMScheduler scheduler(anagram::DDPMSchedulerConfig::from_json(manifest_->scheduler));
+  anagram::DDPMScheduler scheduler(
+      anagram::DDPMSchedulerConfig::from_json(manifest_->stage(1).scheduler));
   scheduler.set_timesteps(steps);
   anagram::NoiseSource noise(golden("seed").item<int64_t>(), torch::kFloat, torch::kCPU);
   EXPECT_TRUE(torch::equal(noise.next({1, 3, 64, 64}), golden("initial_noise")));

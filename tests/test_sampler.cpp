@@ -2,15 +2,15 @@
 // on the bundled model against a diffusers-based Python run (scripts/golden_sampler.py).
 #include <gtest/gtest.h>
 
-#include "anagram/bundle.h"
-#include "anagram/combiner.h"
-#include "anagram/ddpm_scheduler.h"
-#include "anagram/error.h"
-#include "anagram/noise_source.h"
-#include "anagram/sampler.h"
-#include "anagram/text_encoder.h"
-#include "anagram/unet.h"
-#include "anagram/views.h"
+#include "anagram/core/error.h"
+#include "anagram/diffusion/combiner.h"
+#include "anagram/diffusion/ddpm_scheduler.h"
+#include "anagram/diffusion/noise_source.h"
+#include "anagram/diffusion/sampler.h"
+#include "anagram/models/bundle.h"
+#include "anagram/models/text_encoder.h"
+#include "anagram/models/unet.h"
+#include "anagram/views/views.h"
 #include "golden_io.h"
 #include "tiny_bundle.h"
 
@@ -34,7 +34,8 @@ struct GoldenRun : ::testing::Test {
     golden_ = new std::map<std::string, torch::Tensor>(
         load_golden(std::string(ANAGRAM_GOLDEN_DIR) + "/sampler_baseline.pt"));
     manifest_ = new anagram::Manifest(anagram::read_manifest(ANAGRAM_DEFAULT_BUNDLE));
-    unet_ = new anagram::UNet(anagram::UNet::load(*manifest_, torch::kCPU, torch::kFloat));
+    unet_ = new anagram::UNet(
+        anagram::UNet::load(*manifest_, manifest_->stage(1), torch::kCPU, torch::kFloat));
     text_ = new anagram::TextEncoder(
         anagram::TextEncoder::load(*manifest_, torch::kCPU, torch::kFloat));
   }
@@ -46,19 +47,19 @@ struct GoldenRun : ::testing::Test {
   }
   static const torch::Tensor& golden(const std::string& name) { return golden_->at(name); }
   static anagram::DDPMSchedulerConfig scheduler_config() {
-    return anagram::DDPMSchedulerConfig::from_json(manifest_->scheduler);
+    return anagram::DDPMSchedulerConfig::from_json(manifest_->stage(1).scheduler);
   }
   // The baseline sampler (mean combiner) for identity + rotate_180 and two prompts.
   struct BaselineRun {
     explicit BaselineRun(const std::vector<std::string>& prompts)
         : views(identity_and_rot180()),
           stack(views, 64, 64, torch::kCPU),
-          sampler(*unet_, scheduler_config(), stack, {text_->encode({""}), text_->encode(prompts)},
-                  combiner, 3, 64) {}
+          sampler(*unet_, anagram::StageSpec::base(scheduler_config()), stack,
+                  {text_->encode({""}), text_->encode(prompts)}, combiner) {}
     std::vector<anagram::ViewPtr> views;
     anagram::ViewStack stack;
     anagram::MeanCombiner combiner;
-    anagram::StageOneSampler sampler;
+    anagram::MultiViewSampler sampler;
   };
   static anagram::SamplerParams golden_params() {
     anagram::SamplerParams params;
@@ -106,7 +107,7 @@ TEST_F(GoldenRun, NoiseSourceDrawsThePublishedSequence) {
 // LibTorch 1.13; 2.x's CPU convolutions order their sums differently (1.1e-5 seen).
 TEST_F(GoldenRun, EveryStepMatchesDiffusers) {
   BaselineRun run({"dog", "cat"});
-  anagram::StageOneSampler& sampler = run.sampler;
+  anagram::MultiViewSampler& sampler = run.sampler;
   torch::Tensor output;
   sampler.set_observer([&](const anagram::StepRecord& r) {
     output = torch::cat({r.combined.eps, r.combined.variance}, 1);
@@ -134,7 +135,7 @@ TEST_F(GoldenRun, EveryStepMatchesDiffusers) {
 // one 8-bit level of the output picture (2/255).
 TEST_F(GoldenRun, WholeRunMatchesDiffusers) {
   BaselineRun run({"dog", "cat"});
-  anagram::StageOneSampler& sampler = run.sampler;
+  anagram::MultiViewSampler& sampler = run.sampler;
   anagram::NoiseSource noise(golden("seed").item<int64_t>(), torch::kFloat, torch::kCPU);
   const torch::Tensor x = sampler.sample(golden_params(), noise);
   const auto& expected = golden("x_steps")[golden("x_steps").size(0) - 1];
@@ -143,7 +144,7 @@ TEST_F(GoldenRun, WholeRunMatchesDiffusers) {
 
 TEST_F(GoldenRun, SameSeedSameResultOtherSeedOtherResult) {
   BaselineRun baseline({"a", "b"});
-  anagram::StageOneSampler& sampler = baseline.sampler;
+  anagram::MultiViewSampler& sampler = baseline.sampler;
   anagram::SamplerParams params;
   params.steps = 3;
   auto run = [&](uint64_t seed) {
@@ -165,7 +166,8 @@ TEST(Sampler, BatchesViewsAndGuidanceInOneCall) {
   int calls = 0;
   torch::Tensor last_input;
   // Output: noise channels = input * (1 + text value), variance channels = text value.
-  anagram::Denoiser dummy = [&](const torch::Tensor& x, int64_t, const torch::Tensor& text) {
+  anagram::Denoiser dummy = [&](const torch::Tensor& x, int64_t, const torch::Tensor& text,
+                                const torch::Tensor&) {
     ++calls;
     EXPECT_EQ(x.size(0), 4);
     EXPECT_TRUE(torch::equal(text[0], negative[0]));
@@ -177,8 +179,9 @@ TEST(Sampler, BatchesViewsAndGuidanceInOneCall) {
     return torch::cat({x * (1 + value), value.expand_as(x)}, 1);
   };
   const anagram::MeanCombiner combiner;
-  anagram::StageOneSampler sampler(dummy, anagram::DDPMSchedulerConfig{}, stack,
-                                   {negative, prompts}, combiner, 3, 8);
+  anagram::MultiViewSampler sampler(dummy,
+                                    anagram::StageSpec::base(anagram::DDPMSchedulerConfig{}, 3, 8),
+                                    stack, {negative, prompts}, combiner);
   std::vector<anagram::CombinedPrediction> combined;
   std::vector<torch::Tensor> inputs;
   sampler.set_observer([&](const anagram::StepRecord& r) {

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "anagram/error.h"
-#include "anagram/t5_tokenizer.h"
+#include "anagram/core/error.h"
+#include "anagram/text/t5_tokenizer.h"
 
 namespace anagram {
 namespace {

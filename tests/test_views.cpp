@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "anagram/error.h"
-#include "anagram/views.h"
+#include "anagram/core/error.h"
+#include "anagram/views/views.h"
 #include "golden_io.h"
 #include "views/view_util.h"
 

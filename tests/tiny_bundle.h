@@ -3,10 +3,10 @@
 
 #include <memory>
 
-#include "anagram/bundle.h"
-#include "anagram/clip_scorer.h"
-#include "anagram/text_encoder.h"
-#include "anagram/unet.h"
+#include "anagram/models/bundle.h"
+#include "anagram/models/noise_aware_clip.h"
+#include "anagram/models/text_encoder.h"
+#include "anagram/models/unet.h"
 
 namespace anagram::testing {
 
@@ -20,7 +20,7 @@ struct TinyBundle {
     static const std::unique_ptr<TinyBundle> bundle = [] {
       Manifest m = read_manifest(ANAGRAM_DEFAULT_BUNDLE);
       return std::unique_ptr<TinyBundle>(new TinyBundle{
-          m, UNet::load(m, torch::kCPU, torch::kFloat),
+          m, UNet::load(m, m.stage(1), torch::kCPU, torch::kFloat),
           TextEncoder::load(m, torch::kCPU, torch::kFloat), NoiseAwareClip::load(m, torch::kCPU)});
     }();
     return *bundle;

@@ -9,7 +9,7 @@
 // the grid centre.
 #include <algorithm>
 
-#include "anagram/error.h"
+#include "anagram/core/error.h"
 #include "views/view_util.h"
 
 namespace anagram::views_detail {

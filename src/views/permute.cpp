@@ -9,7 +9,7 @@
 // Published 'pixel_permute' is PatchPermuteView(64): a 64x64 grid, so every pixel at 64x64 and
 // 4x4 blocks at 256x256 (stage II sees the same arrangement). Ours is the same with the seed as
 // its argument: pixel_permute:S == patch_permute:64,S.
-#include "anagram/error.h"
+#include "anagram/core/error.h"
 #include "views/view_util.h"
 
 namespace anagram::views_detail {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "anagram/error.h"
+#include "anagram/core/error.h"
 #include "views/view_util.h"
 
 #define ANAGRAM_VIEW_LIST(X) \

@@ -6,7 +6,7 @@
 // centre column is width//2 (the published code uses h//2, equal on square images).
 #include <cmath>
 
-#include "anagram/error.h"
+#include "anagram/core/error.h"
 #include "views/view_util.h"
 
 namespace anagram::views_detail {

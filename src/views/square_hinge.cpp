@@ -4,7 +4,7 @@
 // (i, j in 0..2); square (i, j) becomes torch.rot90(square, k) with k = -1 (clockwise) when
 // i + j is even (corners and centre) and k = +1 (counter-clockwise) otherwise; the S mod 3
 // pixels left over at the bottom and right stay put. Ours is the same permutation.
-#include "anagram/error.h"
+#include "anagram/core/error.h"
 #include "views/view_util.h"
 
 namespace anagram::views_detail {

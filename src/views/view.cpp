@@ -2,8 +2,8 @@
 #include <string>
 #include <vector>
 
-#include "anagram/error.h"
-#include "anagram/views.h"
+#include "anagram/core/error.h"
+#include "anagram/views/views.h"
 
 namespace anagram {
 namespace {

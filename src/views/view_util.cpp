@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <numeric>
 
-#include "anagram/error.h"
+#include "anagram/core/error.h"
 
 namespace anagram::views_detail {
 namespace {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "anagram/views.h"
+#include "anagram/views/views.h"
 
 namespace anagram::views_detail {
 

@@ -1,0 +1,130 @@
+// anagram/diffusion/ddpm_scheduler.h: the DDPM scheduler DeepFloyd IF samples with, matching
+// diffusers' DDPMScheduler (0.24.0) numerically.
+//
+// Basic usage:
+//   anagram::DDPMScheduler scheduler(anagram::DDPMSchedulerConfig::from_json(manifest.scheduler));
+//   scheduler.set_timesteps(30);
+//   for (int64_t t : scheduler.timesteps()) {
+//     torch::Tensor out = unet(x, t);                                   // (B, 2C, H, W)
+//     torch::Tensor noise;                                              // undefined at t == 0
+//     if (scheduler.needs_noise(t)) noise = draw_cpu_noise(x.sizes()).to(x.device());
+//     x = scheduler.step(out, t, x, noise).prev_sample;                 // (B, C, H, W)
+//   }
+//
+// The schedule (betas, alphas_cumprod) lives on the host as float32, computed with the same
+// float32 operations as diffusers; step() turns the few coefficients it needs into scalars and
+// does all tensor math on the tensors' own device, without host synchronisation.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace anagram {
+
+enum class BetaSchedule { kSquaredcosCapV2, kLinear, kScaledLinear };
+enum class VarianceType {
+  kFixedSmall,
+  kFixedSmallLog,
+  kFixedLarge,
+  kFixedLargeLog,  // parsed, but rejected by validate(): diffusers 0.24 turns it into NaN
+  kLearned,
+  kLearnedRange,
+};
+enum class PredictionType { kEpsilon, kSample, kVPrediction };
+enum class TimestepSpacing { kLeading, kTrailing, kLinspace };
+
+// diffusers' scheduler_config.json spellings, e.g. "squaredcos_cap_v2", "learned_range".
+std::string to_string(BetaSchedule value);
+std::string to_string(VarianceType value);
+std::string to_string(PredictionType value);
+std::string to_string(TimestepSpacing value);
+
+// The DDPMScheduler config keys IF uses. Defaults are IF stage I's scheduler (IF-I-*-v1.0);
+// stage II differs only in sample_max_value = 1.0.
+struct DDPMSchedulerConfig {
+  int64_t num_train_timesteps = 1000;
+  BetaSchedule beta_schedule = BetaSchedule::kSquaredcosCapV2;
+  double beta_start = 0.0001;  // linear / scaled_linear only
+  double beta_end = 0.02;      // linear / scaled_linear only
+  VarianceType variance_type = VarianceType::kLearnedRange;
+  PredictionType prediction_type = PredictionType::kEpsilon;
+  bool clip_sample = true;  // clamp x0 to +-clip_sample_range (when thresholding is off)
+  double clip_sample_range = 1.0;
+  bool thresholding = true;                  // dynamic thresholding of x0 (Imagen)
+  double dynamic_thresholding_ratio = 0.95;  // quantile of |x0| per sample
+  double sample_max_value = 1.5;             // upper clamp of that quantile
+  TimestepSpacing timestep_spacing = TimestepSpacing::kLeading;
+  int64_t steps_offset = 0;
+
+  // Reads diffusers' scheduler_config.json keys. Missing keys keep this struct's defaults;
+  // unknown keys (e.g. "_class_name") are ignored. Throws Error(kBundle) naming the key for a
+  // value of the wrong type, an unknown enum string, a non-null "trained_betas", or a config
+  // that fails validate().
+  static DDPMSchedulerConfig from_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;  // every field, diffusers' key names and spellings
+  // Throws Error(kInvalidArgument) for values diffusers would reject or mis-compute.
+  void validate() const;
+};
+
+class DDPMScheduler {
+ public:
+  struct StepOutput {
+    torch::Tensor prev_sample;           // x_{t-1}: (B, C, H, W), sample's dtype and device
+    torch::Tensor pred_original_sample;  // x0 after clipping/thresholding: (B, C, H, W)
+  };
+
+  // Validates the config (throws Error(kInvalidArgument)) and builds the schedule.
+  explicit DDPMScheduler(DDPMSchedulerConfig config);
+
+  // Inference timesteps, descending, as diffusers' set_timesteps(n) makes them.
+  // Throws Error(kInvalidArgument) for n <= 0 or n > num_train_timesteps.
+  void set_timesteps(int n);
+  // Descending; all num_train_timesteps values until set_timesteps() is called.
+  const std::vector<int64_t>& timesteps() const { return timesteps_; }
+  int num_inference_steps() const { return num_inference_steps_; }
+
+  // diffusers' rule t - num_train_timesteps / n (negative after the last step). Note that for
+  // "trailing" and "linspace" spacing this is not always the next entry of timesteps(): diffusers
+  // does the same, and so do we.
+  int64_t previous_timestep(int64_t t) const;
+  // Whether step(t) adds variance noise, i.e. t > 0; the caller draws the noise only then.
+  bool needs_noise(int64_t t) const { return t > 0; }
+
+  // One reverse step x_t -> x_{t-1}.
+  //   model_output: (B, 2C, H, W) = [epsilon-or-x0-or-v, variance] for learned / learned_range;
+  //                 (B, C, H, W) otherwise ((B, 2C, H, W) is accepted and its second half ignored)
+  //   t:            a timestep in [0, num_train_timesteps)
+  //   sample:       x_t, (B, C, H, W) float, same device as model_output
+  //   variance_noise: N(0,1) noise (B, C, H, W) on the same device; required when needs_noise(t),
+  //                 ignored (may be undefined) otherwise.
+  // Throws Error(kInvalidArgument) for shape or device mismatches and t out of range.
+  StepOutput step(const torch::Tensor& model_output, int64_t t, const torch::Tensor& sample,
+                  const torch::Tensor& variance_noise) const;
+
+  // Forward process q(x_t | x_0): sqrt(abar_t) * original + sqrt(1 - abar_t) * noise.
+  //   original, noise: (B, ...) same shape; timesteps: (B,) or 0-d int64 tensor (any device).
+  // The result keeps original's dtype and device (used for stage II's low-res conditioning).
+  torch::Tensor add_noise(const torch::Tensor& original, const torch::Tensor& noise,
+                          const torch::Tensor& timesteps) const;
+  torch::Tensor add_noise(const torch::Tensor& original, const torch::Tensor& noise,
+                          int64_t t) const;
+
+  const DDPMSchedulerConfig& config() const { return config_; }
+  const std::vector<float>& betas() const { return betas_; }                    // (T,)
+  const std::vector<float>& alphas_cumprod() const { return alphas_cumprod_; }  // (T,)
+
+ private:
+  torch::Tensor threshold(const torch::Tensor& x0) const;
+
+  DDPMSchedulerConfig config_;
+  std::vector<float> betas_;
+  std::vector<float> alphas_cumprod_;
+  std::vector<int64_t> timesteps_;
+  int num_inference_steps_ = 0;  // 0 until set_timesteps()
+};
+
+}  // namespace anagram

@@ -1,0 +1,55 @@
+// anagram/diffusion/mtl_combiner.h: noise vector balancing and noise variance rectification.
+//
+// The combiner of "Diffusion-based Visual Anagram as Multi-task Learning" (Xu et al., WACV
+// 2025), docs/algorithm.md steps 5-7:
+//   5. alpha_k = s_k ^ -(1 + i / 30), normalised to sum 1, where s_k is the noise-aware CLIP
+//      score of task k (the less complete task gets more weight); off: alpha_k = 1/N.
+//   6. c = 1 / sqrt(sum_k alpha_k^2 + 2 sum_{k<l} rho_kl alpha_k alpha_l), with rho_kl the mean
+//      of eps_k * eps_l (averaging correlated unit-variance noises shrinks their variance);
+//      off: c = 1.
+//   7. eps = c * sum_k alpha_k eps_k,  var = sum_k alpha_k var_k.
+// Everything stays on the device: no host syncs per step.
+#pragma once
+
+#include <torch/types.h>
+
+#include <nlohmann/json.hpp>
+
+#include "anagram/diffusion/combiner.h"
+#include "anagram/models/noise_aware_clip.h"
+
+namespace anagram {
+
+struct MtlOptions {
+  bool balance = true;  // noise vector balancing (needs a noise-aware CLIP)
+  bool rectify = true;  // noise variance rectification
+  // The published code divides the step index by 30 whatever the step count (quirk); true
+  // divides by the actual number of steps.
+  bool exact_steps_exponent = false;
+  // The published code feeds the CLIP image encoder X/2 + 0.5 (quirk); true feeds X.
+  bool exact_clip_input = false;
+  // Scores are clamped to at least this before the power, so s_k <= 0 never gives NaN.
+  double min_score = 1e-4;
+
+  nlohmann::json to_json() const;
+};
+
+class MultiTaskCombiner final : public NoiseCombiner {
+ public:
+  // clip may be null when balancing is off; text_embeddings: (N, E) from clip->embed_texts.
+  MultiTaskCombiner(MtlOptions options, const NoiseAwareClip* clip, torch::Tensor text_embeddings);
+
+  std::string name() const override { return "mtl"; }
+  CombinedPrediction combine(const TaskPredictions& tasks) const override;
+
+  // Exposed for tests: the weights from scores at a step, and the rectification scale.
+  torch::Tensor balancing_weights(const torch::Tensor& scores, int step_index, int num_steps) const;
+  static torch::Tensor rectification_scale(const torch::Tensor& eps, const torch::Tensor& weights);
+
+ private:
+  MtlOptions options_;
+  const NoiseAwareClip* clip_;
+  torch::Tensor text_embeddings_;
+};
+
+}  // namespace anagram

@@ -1,0 +1,36 @@
+// anagram/io/image_io.h: model tensors -> 8-bit pictures -> PNG bytes, and atomic file writes.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace anagram {
+
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;  // row-major RGB, 3 bytes per pixel
+};
+
+// image: (3, H, W) float in [-1, 1] on any device. Converted as the IF pipeline does:
+// round(clamp(x / 2 + 0.5, 0, 1) * 255).
+RgbImage to_rgb8(const torch::Tensor& image);
+
+// Each pixel becomes a factor x factor block (pictures of 64x64 are small to look at).
+RgbImage upscale_nearest(const RgbImage& image, int factor);
+
+// Tiles side by side on a white sheet, each with its caption (ASCII) underneath.
+RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::string>& captions);
+
+// PNG file bytes (deterministic: the same pixels give the same bytes).
+std::string encode_png(const RgbImage& image);
+
+// Writes `bytes` to a temporary file beside `path` and renames it into place, so readers never
+// see a half-written file. Throws anagram::Error(kIo).
+void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
+
+}  // namespace anagram

@@ -1,0 +1,50 @@
+// anagram/io/output.h: output folders that appear whole or not at all, and never replace
+// anything already there.
+//
+// Sample folders are OUT/sample_NNN. A new sample takes the number after the highest one in
+// OUT (so a second run continues the numbering) and is renamed into place only if that name is
+// still free (renameat2 RENAME_NOREPLACE: no race with another run); files and folders already
+// in OUT are never removed or replaced. While a sample is written it lives in a hidden
+// OUT/.sample_NNN.tmp-PID folder, removed on any error; one left behind by a killed run is
+// removed by a later run once process PID has gone.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace anagram {
+
+// Checks, without creating anything, that `dir` is a folder that can be written or that it can
+// be created (its nearest existing parent is a writable folder). Throws Error(kIo).
+void check_output_dir(const std::filesystem::path& dir);
+
+// Creates `dir` if needed, checks that files can be created in it and removes temporary
+// sample folders left by runs whose process is gone. Throws anagram::Error(kIo).
+void prepare_output_dir(const std::filesystem::path& dir);
+
+// The sample numbers in use in `dir` (folders or files named sample_NNN): the next is max + 1.
+int next_sample_number(const std::filesystem::path& dir);
+
+// Collects a sample's files in a hidden temporary folder; commit() renames it to the first free
+// sample_NNN. If commit() is never reached (error, interrupt), the destructor removes the
+// temporary folder.
+class SampleFolder {
+ public:
+  explicit SampleFolder(const std::filesystem::path& parent);
+  ~SampleFolder();
+  SampleFolder(const SampleFolder&) = delete;
+  SampleFolder& operator=(const SampleFolder&) = delete;
+
+  void add_file(const std::string& filename, const std::string& bytes);
+  std::filesystem::path commit();
+
+ private:
+  std::filesystem::path parent_;
+  std::filesystem::path temp_path_;
+  bool committed_ = false;
+};
+
+// Lower-case ASCII letters, digits and '-' from free text, for file names ("a Dog!" -> "a-dog").
+std::string slugify(const std::string& text, size_t max_length = 40);
+
+}  // namespace anagram

@@ -1,0 +1,16 @@
+// anagram/views/task.h: one (view, prompt) pair, a task of the multi-task denoising loop.
+#pragma once
+
+#include <string>
+
+#include "anagram/views/views.h"
+
+namespace anagram {
+
+// What a viewer sees when looking at the picture through `view`.
+struct Task {
+  ViewPtr view;
+  std::string prompt;  // with the style prefix applied
+};
+
+}  // namespace anagram

@@ -1,0 +1,28 @@
+#include "anagram/diffusion/combiner.h"
+
+namespace anagram {
+
+CombinedPrediction weighted_combination(const TaskPredictions& tasks, const torch::Tensor& weights,
+                                        const torch::Tensor& scale) {
+  const auto w = weights.view({-1, 1, 1, 1});
+  CombinedPrediction out;
+  out.eps = scale * (w * tasks.eps).sum(0, /*keepdim=*/true);
+  out.variance = (w * tasks.variance).sum(0, /*keepdim=*/true);
+  out.weights = weights;
+  out.scale = scale;
+  return out;
+}
+
+CombinedPrediction MeanCombiner::combine(const TaskPredictions& tasks) const {
+  const int64_t n = tasks.eps.size(0);
+  const auto options = tasks.eps.options();
+  CombinedPrediction out;
+  // The mean itself, not sum(w * eps) with w = 1/N: it is what the published code computes.
+  out.eps = tasks.eps.mean(0, /*keepdim=*/true);
+  out.variance = tasks.variance.mean(0, /*keepdim=*/true);
+  out.weights = torch::full({n}, 1.0 / static_cast<double>(n), options);
+  out.scale = torch::ones({}, options);
+  return out;
+}
+
+}  // namespace anagram

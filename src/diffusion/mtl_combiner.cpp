@@ -1,0 +1,68 @@
+#include "anagram/diffusion/mtl_combiner.h"
+
+#include "anagram/core/error.h"
+
+namespace anagram {
+
+// The step count the published code divides by, whatever --steps is.
+constexpr double kPublishedStepCount = 30.0;
+
+nlohmann::json MtlOptions::to_json() const {
+  return {{"balance", balance},
+          {"rectify", rectify},
+          {"exact_steps_exponent", exact_steps_exponent},
+          {"exact_clip_input", exact_clip_input},
+          {"min_score", min_score}};
+}
+
+MultiTaskCombiner::MultiTaskCombiner(MtlOptions options, const NoiseAwareClip* clip,
+                                     torch::Tensor text_embeddings)
+    : options_(options), clip_(clip), text_embeddings_(std::move(text_embeddings)) {
+  if (options_.balance && (clip_ == nullptr || !text_embeddings_.defined())) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "noise vector balancing needs a bundle with a noise-aware CLIP");
+  }
+}
+
+torch::Tensor MultiTaskCombiner::balancing_weights(const torch::Tensor& scores, int step_index,
+                                                   int num_steps) const {
+  // Ref: Anagram-MTL visual_anagrams/mtl.py: alpha = s ** (-1 - step / 30), normalised.
+  const double divisor = options_.exact_steps_exponent ? num_steps : kPublishedStepCount;
+  const double exponent = -1.0 - step_index / divisor;
+  const torch::Tensor raw = scores.clamp_min(options_.min_score).pow(exponent);
+  return raw / raw.sum();
+}
+
+torch::Tensor MultiTaskCombiner::rectification_scale(const torch::Tensor& eps,
+                                                     const torch::Tensor& weights) {
+  // rho_kl = mean(eps_k * eps_l); the variance of sum_k alpha_k eps_k for unit-variance eps_k
+  // is sum_k alpha_k^2 + 2 sum_{k<l} rho_kl alpha_k alpha_l.
+  const int64_t n = eps.size(0);
+  const torch::Tensor flat = eps.reshape({n, -1});
+  const torch::Tensor rho = flat.matmul(flat.t()) / static_cast<double>(flat.size(1));
+  const torch::Tensor off_diagonal = rho.triu(1);
+  const torch::Tensor variance =
+      weights.pow(2).sum() + 2 * weights.matmul(off_diagonal.matmul(weights));
+  return variance.rsqrt();
+}
+
+CombinedPrediction MultiTaskCombiner::combine(const TaskPredictions& tasks) const {
+  const int64_t n = tasks.eps.size(0);
+  const auto options = tasks.eps.options();
+  torch::Tensor scores;
+  torch::Tensor weights;
+  if (options_.balance) {
+    scores = clip_->scores(tasks.view_inputs, tasks.timestep, text_embeddings_,
+                           !options_.exact_clip_input);
+    weights = balancing_weights(scores, tasks.step_index, tasks.num_steps);
+  } else {
+    weights = torch::full({n}, 1.0 / static_cast<double>(n), options);
+  }
+  const torch::Tensor scale =
+      options_.rectify ? rectification_scale(tasks.eps, weights) : torch::ones({}, options);
+  CombinedPrediction out = weighted_combination(tasks, weights, scale);
+  out.scores = scores;
+  return out;
+}
+
+}  // namespace anagram

@@ -1,0 +1,122 @@
+#include "anagram/diffusion/sampler.h"
+
+#include "anagram/core/error.h"
+
+namespace anagram {
+
+void SamplerParams::validate() const {
+  if (steps <= 0) {
+    throw Error(ErrorKind::kInvalidArgument, "steps",
+                "must be a positive number, got " + std::to_string(steps));
+  }
+  if (!(guidance_scale >= 0.0)) {
+    throw Error(ErrorKind::kInvalidArgument, "guidance", "must be >= 0");
+  }
+}
+
+StageSpec StageSpec::base(DDPMSchedulerConfig scheduler, int64_t channels, int64_t size) {
+  StageSpec spec;
+  spec.channels = channels;
+  spec.size = size;
+  spec.scheduler = std::move(scheduler);
+  spec.scored_channels = channels;
+  return spec;
+}
+
+torch::Tensor draw_initial_noise(const StageSpec& stage, NoiseSource& noise) {
+  // DDPMScheduler.init_noise_sigma is 1: the noise is used as drawn.
+  return noise.next({1, stage.channels, stage.size, stage.size});
+}
+
+MultiViewSampler::MultiViewSampler(Denoiser denoiser, StageSpec stage, const ViewStack& views,
+                                   Conditioning conditioning, const NoiseCombiner& combiner)
+    : denoiser_(std::move(denoiser)),
+      stage_(std::move(stage)),
+      views_(views),
+      conditioning_(std::move(conditioning)),
+      combiner_(combiner) {
+  const int64_t n = views_.size();
+  if (conditioning_.prompts.size(0) != n) {
+    throw Error(ErrorKind::kInvalidArgument, "the sampler needs one prompt per view");
+  }
+  if (views_.height() != stage_.size || views_.width() != stage_.size) {
+    throw Error(ErrorKind::kInvalidArgument, "the sampler's views are not at the stage's size");
+  }
+  // Unconditional half first, as in the published pipelines.
+  text_batch_ = torch::cat({conditioning_.negative.expand({n, -1, -1}), conditioning_.prompts}, 0);
+  if (stage_.class_label.defined()) {
+    class_labels_ = stage_.class_label.reshape({1}).expand({2 * n}).contiguous();
+  }
+}
+
+torch::Tensor MultiViewSampler::step(const DDPMScheduler& scheduler, const torch::Tensor& x,
+                                     int index, const SamplerParams& params,
+                                     NoiseSource& noise) const {
+  const int64_t n = views_.size();
+  const int64_t c = stage_.channels;
+  const int64_t t = scheduler.timesteps().at(index);
+
+  // 1. One batch of 2N: every view of the UNet input (x, plus stage II's upscaled picture:
+  // the views act on all its channels), once for the negative and once for its prompt.
+  const torch::Tensor input =
+      stage_.extra_input.defined() ? torch::cat({x, stage_.extra_input}, 1) : x;
+  const torch::Tensor view_inputs = views_.apply_each(input);  // (N, C_in, S, S)
+  const torch::Tensor model_input = torch::cat({view_inputs, view_inputs}, 0);
+
+  // 2. One denoiser call for all tasks and both CFG halves.
+  const torch::Tensor out = denoiser_(model_input, t, text_batch_, class_labels_);  // (2N, 2C, ..)
+
+  // 3. Undo each view on its output. A sign (negate) applies to the noise channels only: the
+  // variance channels are not a signed quantity (as in the published NegateView).
+  const torch::Tensor uncond = views_.invert_each(out.narrow(0, 0, n), c);
+  const torch::Tensor cond = views_.invert_each(out.narrow(0, n, n), c);
+
+  // 4. Classifier-free guidance on the noise channels; variance from the conditional half.
+  TaskPredictions tasks;
+  const auto uncond_eps = uncond.narrow(1, 0, c);
+  tasks.eps = uncond_eps + params.guidance_scale * (cond.narrow(1, 0, c) - uncond_eps);
+  tasks.variance = cond.narrow(1, c, c);
+  tasks.view_inputs = view_inputs.narrow(1, 0, stage_.scored_channels);
+  tasks.step_index = index;
+  tasks.num_steps = static_cast<int>(scheduler.timesteps().size());
+  tasks.timestep = t;
+
+  // 5-7. Reduce the tasks to one estimate.
+  CombinedPrediction combined = combiner_.combine(tasks);
+
+  // 8. DDPM step; its noise comes from the run's generator in the published order.
+  torch::Tensor variance_noise;
+  if (scheduler.needs_noise(t)) variance_noise = noise.next(x.sizes());
+  torch::Tensor next =
+      scheduler.step(torch::cat({combined.eps, combined.variance}, 1), t, x, variance_noise)
+          .prev_sample;
+
+  // 9. Optional per-step optimisation of the new x (the method's anti-segregation).
+  const auto& timesteps = scheduler.timesteps();
+  if (post_step_hook_ && index + 1 < static_cast<int>(timesteps.size())) {
+    next = post_step_hook_(next, index, timesteps[index + 1]);
+  }
+  if (observer_) {
+    observer_(StepRecord{index, tasks.num_steps, t, next, std::move(combined)});
+  }
+  return next;
+}
+
+torch::Tensor MultiViewSampler::run(torch::Tensor x, const SamplerParams& params,
+                                    NoiseSource& noise) const {
+  params.validate();
+  DDPMScheduler scheduler(stage_.scheduler);
+  scheduler.set_timesteps(params.steps);
+  torch::NoGradGuard no_grad;
+  for (int i = 0; i < params.steps; ++i) {
+    x = step(scheduler, x, i, params, noise);
+  }
+  return x;
+}
+
+torch::Tensor MultiViewSampler::sample(const SamplerParams& params, NoiseSource& noise) const {
+  params.validate();
+  return run(draw_initial_noise(stage_, noise), params, noise);
+}
+
+}  // namespace anagram

@@ -1,0 +1,138 @@
+#include "anagram/io/image_io.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "anagram/core/error.h"
+
+// Third-party single-header libraries, compiled here only; their warnings are not ours.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#include <stb_easy_font.h>
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace anagram {
+
+RgbImage to_rgb8(const torch::Tensor& image) {
+  TORCH_CHECK(image.dim() == 3 && image.size(0) == 3, "to_rgb8 expects (3, H, W)");
+  const auto bytes = ((image.detach().to(torch::kCPU, torch::kFloat) / 2 + 0.5).clamp(0, 1) * 255)
+                         .round()
+                         .to(torch::kUInt8)
+                         .permute({1, 2, 0})
+                         .contiguous();
+  RgbImage out;
+  out.height = static_cast<int>(image.size(1));
+  out.width = static_cast<int>(image.size(2));
+  out.pixels.assign(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel());
+  return out;
+}
+
+RgbImage upscale_nearest(const RgbImage& image, int factor) {
+  RgbImage out;
+  out.width = image.width * factor;
+  out.height = image.height * factor;
+  out.pixels.resize(static_cast<size_t>(out.width) * out.height * 3);
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      const uint8_t* src =
+          &image.pixels[(static_cast<size_t>(y / factor) * image.width + x / factor) * 3];
+      std::copy(src, src + 3, &out.pixels[(static_cast<size_t>(y) * out.width + x) * 3]);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+void blit(RgbImage& dst, const RgbImage& src, int left, int top) {
+  for (int y = 0; y < src.height; ++y) {
+    std::copy_n(&src.pixels[static_cast<size_t>(y) * src.width * 3], src.width * 3,
+                &dst.pixels[(static_cast<size_t>(top + y) * dst.width + left) * 3]);
+  }
+}
+
+// Draws ASCII text in black with stb_easy_font's quads, scaled up `scale` times.
+void draw_text(RgbImage& dst, const std::string& text, int left, int top, int scale) {
+  std::string ascii;
+  for (char c : text) ascii.push_back((c >= 32 && c < 127) ? c : '?');
+  std::vector<char> vertices(ascii.size() * 300 + 64);
+  const int quads = stb_easy_font_print(0, 0, ascii.data(), nullptr, vertices.data(),
+                                        static_cast<int>(vertices.size()));
+  constexpr int kVertexBytes = 16;  // x, y, z floats + 4 color bytes
+  for (int q = 0; q < quads; ++q) {
+    const auto* v0 = reinterpret_cast<const float*>(&vertices[(q * 4) * kVertexBytes]);
+    const auto* v2 = reinterpret_cast<const float*>(&vertices[(q * 4 + 2) * kVertexBytes]);
+    for (int y = static_cast<int>(v0[1] * scale); y < static_cast<int>(v2[1] * scale); ++y) {
+      for (int x = static_cast<int>(v0[0] * scale); x < static_cast<int>(v2[0] * scale); ++x) {
+        const int px = left + x, py = top + y;
+        if (px < 0 || py < 0 || px >= dst.width || py >= dst.height) continue;
+        std::fill_n(&dst.pixels[(static_cast<size_t>(py) * dst.width + px) * 3], 3, 0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::string>& captions) {
+  constexpr int kMargin = 8, kCaption = 28, kTextScale = 2;
+  int width = kMargin, height = 0;
+  for (const auto& tile : tiles) {
+    width += tile.width + kMargin;
+    height = std::max(height, tile.height);
+  }
+  RgbImage sheet;
+  sheet.width = width;
+  sheet.height = height + 2 * kMargin + kCaption;
+  sheet.pixels.assign(static_cast<size_t>(sheet.width) * sheet.height * 3, 255);
+  int left = kMargin;
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    blit(sheet, tiles[i], left, kMargin);
+    if (i < captions.size()) {
+      draw_text(sheet, captions[i], left, kMargin + height + 6, kTextScale);
+    }
+    left += tiles[i].width + kMargin;
+  }
+  return sheet;
+}
+
+std::string encode_png(const RgbImage& image) {
+  std::string bytes;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size);
+  };
+  if (!stbi_write_png_to_func(append, &bytes, image.width, image.height, 3, image.pixels.data(),
+                              image.width * 3)) {
+    throw Error(ErrorKind::kRuntime, "PNG encoding failed");
+  }
+  return bytes;
+}
+
+void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
+  const std::filesystem::path temp =
+      path.parent_path() / ("." + path.filename().string() + ".tmp-" + std::to_string(getpid()));
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(temp, ignored);
+      throw Error(ErrorKind::kIo, "cannot write '" + path.string() + "'");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    std::filesystem::remove(temp, ec);
+    throw Error(ErrorKind::kIo, "cannot write '" + path.string() + "': " + ec.message());
+  }
+}
+
+}  // namespace anagram

@@ -1,0 +1,304 @@
+#include "anagram/models/bundle.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
+#include "anagram/core/dtype.h"
+#include "anagram/core/error.h"
+#include "core/json_fields.h"
+#include "core/sha256.h"
+
+namespace anagram {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::JsonFields;
+using nlohmann::json;
+
+// Bounds on what a manifest may ask for. Generous for every DeepFloyd IF model, small enough
+// that a hostile manifest cannot make the program allocate absurd amounts.
+constexpr uintmax_t kMaxManifestBytes = 4 << 20;
+constexpr int64_t kMaxImageSize = 1024;
+constexpr int64_t kMaxChannels = 4;
+constexpr int64_t kMaxHiddenSize = 16384;
+constexpr int64_t kMaxTokens = 512;
+constexpr int64_t kMaxTokenId = 10'000'000;
+constexpr int64_t kMaxAttentionLayers = 64;
+constexpr size_t kMaxPath = 255;
+constexpr size_t kMaxName = 200;
+constexpr size_t kMaxDescription = 4000;
+
+[[noreturn]] void bundle_error(const Manifest& m, const std::string& what) {
+  throw Error(ErrorKind::kBundle, "bundle '" + printable(m.dir.string()) + "': " + what);
+}
+
+// A file named by the manifest must be a plain relative path that stays inside the bundle
+// (symbolic links are followed before the check).
+void check_file(const Manifest& m, const JsonFields& where, const std::string& key,
+                const std::string& file) {
+  const fs::path relative(file);
+  if (file.empty() || relative.is_absolute()) {
+    where.fail(key, "must be a path relative to the bundle folder, got '" + printable(file) + "'");
+  }
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(m.dir, ec);
+  const fs::path target = fs::weakly_canonical(m.dir / relative, ec);
+  const auto mismatch = std::mismatch(root.begin(), root.end(), target.begin(), target.end());
+  if (ec || mismatch.first != root.end()) {
+    where.fail(key, "'" + printable(file) + "' leaves the bundle folder");
+  }
+  if (!fs::is_regular_file(target, ec)) {
+    where.fail(key, "file '" + printable(file) + "' does not exist");
+  }
+}
+
+std::string file_key(const JsonFields& where, const Manifest& m, const std::string& key) {
+  const std::string file = where.string(key, kMaxPath);
+  check_file(m, where, key, file);
+  return file;
+}
+
+c10::ScalarType read_dtype(const JsonFields& where, const std::string& key,
+                           const std::string& fallback) {
+  const std::string name = where.string(key, 16, fallback);
+  try {
+    return parse_dtype(name);
+  } catch (const Error& e) {
+    where.fail(key, e.detail());
+  }
+}
+
+AttentionLayout read_attention(const JsonFields& a, int64_t image_size) {
+  AttentionLayout layout;
+  layout.query_resolution = a.integer("query_resolution", 1, image_size);
+  layout.num_layers = a.integer("num_layers", 0, kMaxAttentionLayers);
+  layout.text_tokens = a.integer("text_tokens", 1, kMaxTokens);
+  layout.layers = a.strings("layers", kMaxAttentionLayers, kMaxName);
+  return layout;
+}
+
+// "image", "unet", "scheduler" (and for stage II "noising_scheduler") of one stage; in schema 1
+// these are top-level keys.
+StageEntry read_stage(const Manifest& m, const JsonFields& s, int stage) {
+  StageEntry e;
+  e.stage = stage;
+  const JsonFields image = s.object("image");
+  e.image_size = image.integer("size", 8, kMaxImageSize);
+  e.image_channels = image.integer("channels", 1, kMaxChannels);
+
+  const JsonFields unet = s.object("unet");
+  e.unet.file = file_key(unet, m, "file");
+  e.unet.class_labels = stage == 2;
+  const int64_t expected_in = stage == 1 ? e.image_channels : 2 * e.image_channels;
+  e.unet.in_channels = unet.integer("in_channels", expected_in, expected_in);
+  e.unet.out_channels = unet.integer("out_channels", 2 * e.image_channels, 2 * e.image_channels);
+  if (stage == 2) {
+    const std::string labels = unet.string("class_labels", 32);
+    if (labels != "noise_level") unet.fail("class_labels", "must be \"noise_level\"");
+  }
+  if (const auto attention = unet.optional_object("attention")) {
+    e.unet.attention = read_attention(*attention, e.image_size);
+  } else if (stage == 1) {
+    unet.fail("attention", "is missing (stage I must expose its cross-attention layers)");
+  }
+  e.unet.config = unet.has("config") ? unet.raw("config") : json::object();
+
+  s.object("scheduler");  // must be an object; its keys are read by DDPMSchedulerConfig
+  e.scheduler = s.raw("scheduler");
+  if (stage == 2) {
+    s.object("noising_scheduler");
+    e.noising_scheduler = s.raw("noising_scheduler");
+    e.default_noise_level = s.integer("default_noise_level", 0, 100000, 50);
+  }
+  return e;
+}
+
+std::string read_text(const fs::path& path, uintmax_t max_bytes, const Manifest& m) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) bundle_error(m, "cannot read manifest.json: " + ec.message());
+  if (size > max_bytes) {
+    bundle_error(m, "manifest.json is " + std::to_string(size) + " bytes; at most " +
+                        std::to_string(max_bytes) + " are accepted");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(static_cast<size_t>(size), '\0');
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) {
+    bundle_error(m, "cannot read manifest.json");
+  }
+  return bytes;
+}
+
+}  // namespace
+
+std::string default_bundle_path() {
+  if (const char* env = std::getenv("ANAGRAM_BUNDLE"); env && *env) return env;
+#ifdef ANAGRAM_DEFAULT_BUNDLE_DIR
+  return ANAGRAM_DEFAULT_BUNDLE_DIR;
+#else
+  return "models/tiny-if";
+#endif
+}
+
+std::string printable(const std::string& text, size_t max_length) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (out.size() >= max_length) {
+      out += "...";
+      break;
+    }
+    out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  }
+  return out;
+}
+
+bool Manifest::has_stage(int number) const {
+  return std::any_of(stages.begin(), stages.end(),
+                     [&](const StageEntry& s) { return s.stage == number; });
+}
+
+const StageEntry& Manifest::stage(int number) const {
+  for (const auto& s : stages) {
+    if (s.stage == number) return s;
+  }
+  throw Error(ErrorKind::kBundle, "stages",
+              "bundle '" + printable(name) + "' has no stage " + std::to_string(number));
+}
+
+std::vector<std::string> Manifest::named_files() const {
+  std::vector<std::string> files = {text_encoder.file, tokenizer.file};
+  for (const auto& s : stages) files.push_back(s.unet.file);
+  if (clip) {
+    files.insert(files.end(), {clip->image_encoder, clip->text_encoder, clip->bpe_vocab});
+  }
+  return files;
+}
+
+Manifest read_manifest(const fs::path& bundle_dir) {
+  Manifest m;
+  m.dir = bundle_dir;
+  std::error_code ec;
+  if (!fs::is_directory(bundle_dir, ec)) bundle_error(m, "not a folder");
+  const fs::path manifest_path = bundle_dir / "manifest.json";
+  if (!fs::is_regular_file(manifest_path, ec)) bundle_error(m, "has no manifest.json");
+
+  const std::string bytes = read_text(manifest_path, kMaxManifestBytes, m);
+  m.sha256 = detail::sha256_hex(bytes);
+  try {
+    m.raw = detail::parse_json_bounded(bytes, ErrorKind::kBundle, "manifest.json");
+    const JsonFields j(m.raw, "", ErrorKind::kBundle);
+    if (j.string("format", 64, "") != "anagram-bundle") {
+      j.fail("format", "must be \"anagram-bundle\"");
+    }
+    m.schema_version = static_cast<int>(j.integer("schema_version", 0, 1'000'000));
+    if (m.schema_version != 1 && m.schema_version != kBundleSchemaVersion) {
+      j.fail("schema_version", "unknown version " + std::to_string(m.schema_version) +
+                                   " (this program reads versions 1 and " +
+                                   std::to_string(kBundleSchemaVersion) +
+                                   "; re-export the bundle with this release's "
+                                   "scripts/export_if.py)");
+    }
+    m.name = j.string("name", kMaxName);
+    m.description = j.string("description", kMaxDescription, "");
+    m.dtype = read_dtype(j, "dtype", "");
+
+    if (m.schema_version == 1) {
+      if (j.integer("stage", 1, 1'000'000) != 1) {
+        j.fail("stage", "stage " + std::to_string(j.integer("stage", 1, 1'000'000)) +
+                            " bundles are not supported");
+      }
+      m.stages.push_back(read_stage(m, j, 1));
+    } else {
+      const auto stages = j.objects("stages", 2);
+      for (size_t i = 0; i < stages.size(); ++i) {
+        const int number = static_cast<int>(i) + 1;
+        stages[i].integer("stage", number, number);  // stage 1 first, then stage 2
+        m.stages.push_back(read_stage(m, stages[i], number));
+      }
+    }
+
+    const JsonFields text = j.object("text_encoder");
+    m.text_encoder.file = file_key(text, m, "file");
+    m.text_encoder.hidden_size = text.integer("hidden_size", 1, kMaxHiddenSize);
+
+    const JsonFields tokenizer = j.object("tokenizer");
+    m.tokenizer.file = file_key(tokenizer, m, "file");
+    m.tokenizer.max_length = static_cast<int>(tokenizer.integer("max_length", 2, kMaxTokens, 77));
+    m.tokenizer.pad_id = tokenizer.integer("pad_id", 0, kMaxTokenId, 0);
+    m.tokenizer.eos_id = tokenizer.integer("eos_id", 0, kMaxTokenId, 1);
+    for (const auto& s : m.stages) {
+      if (s.unet.attention && s.unet.attention->text_tokens != m.tokenizer.max_length) {
+        tokenizer.fail("max_length", "differs from the UNet's attention text_tokens (" +
+                                         std::to_string(s.unet.attention->text_tokens) + ")");
+      }
+    }
+
+    if (const auto clip = j.optional_object("clip")) {
+      ClipEntry c;
+      c.image_encoder = file_key(*clip, m, "image_encoder");
+      c.text_encoder = file_key(*clip, m, "text_encoder");
+      c.bpe_vocab = file_key(*clip, m, "bpe_vocab");
+      c.text_context = static_cast<int>(clip->integer("text_context", 2, kMaxTokens, 77));
+      c.image_size = clip->integer("image_size", 8, kMaxImageSize, 64);
+      c.embedding_dim = clip->integer("embedding_dim", 1, kMaxHiddenSize);
+      c.dtype = read_dtype(*clip, "dtype", "float32");
+      m.clip = c;
+    }
+
+    if (m.schema_version >= 2) {
+      const JsonFields files = j.object("files");
+      for (const auto& file : m.named_files()) {
+        if (!files.has(file)) files.fail(file, "is missing (every named file needs a hash)");
+        const JsonFields entry = files.object(file);
+        FileEntry f;
+        f.sha256 = entry.string("sha256", 64);
+        if (f.sha256.size() != 64 ||
+            f.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+          entry.fail("sha256", "must be 64 lower-case hex digits");
+        }
+        f.bytes = entry.unsigned_integer("bytes");
+        m.files[file] = f;
+      }
+    }
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kBundle) throw;
+    bundle_error(
+        m, e.field().empty() ? e.detail() : "manifest.json '" + e.field() + "': " + e.detail());
+  }
+  return m;
+}
+
+bool verify_bundle_files(const Manifest& m) {
+  if (m.schema_version < 2) return false;
+  std::set<std::string> done;
+  for (const auto& file : m.named_files()) {
+    if (!done.insert(file).second) continue;
+    const FileEntry& expected = m.files.at(file);
+    const fs::path path = m.dir / file;
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(path, ec);
+    if (ec || size != expected.bytes) {
+      bundle_error(m, "file '" + printable(file) + "' has " + std::to_string(size) +
+                          " bytes, the manifest says " + std::to_string(expected.bytes) +
+                          " (a damaged or replaced file)");
+    }
+    std::ifstream in(path, std::ios::binary);
+    detail::Sha256 hash;
+    std::vector<char> chunk(1 << 20);
+    while (in) {
+      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      hash.update(chunk.data(), static_cast<size_t>(in.gcount()));
+    }
+    if (!in.eof()) bundle_error(m, "cannot read file '" + printable(file) + "'");
+    if (hash.hex_digest() != expected.sha256) {
+      bundle_error(m, "file '" + printable(file) +
+                          "' does not match its SHA-256 in manifest.json (a damaged or "
+                          "replaced file)");
+    }
+  }
+  return true;
+}
+
+}  // namespace anagram
