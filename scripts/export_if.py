@@ -58,7 +58,10 @@ Check of the real-size path on a CPU (docs/bundle.md "Real-size stand-ins"):
         --random-init IF-I-M build-py/if-i-m-standin --threads 2
 exports the IF-I-M-configured UNet and the 2-layer XXL-width T5 in float32 and checks both
 against eager diffusers/transformers on random inputs. Measured on the 2-core development
-machine (torch 1.13.1, shared with a C++ build): STANDIN_TIMING.
+machine (torch 1.13.1, float32, 2 threads, sharing the
+CPU with a C++ build: 97 % CPU on average): 10 min 28 s wall (build 17 s, trace 52 s,
+verification 468 s, write + reload check 74 s), peak RSS 8.0 GiB; unet.pt 1.49 GB
+(372 M parameters), text_encoder.pt 2.07 GB (517 M); every |traced - eager| was 0.
 """
 import argparse
 import json
