@@ -16,7 +16,10 @@ scripts/clip_model.py. Writes into BUNDLE_DIR (each file via a temporary name + 
 
 Both outputs are unit-normalised (z / (||z|| + 1e-12)), exactly GLIDE's
 CLIPModel.image_embeddings / text_embeddings; the image encoder applies (x + 1) * 127.5 to
-its input itself. Prints the manifest's "clip" object (see docs/bundle.md) on stdout.
+its input itself. When BUNDLE_DIR has a schema 2 manifest.json, its "clip" object and the
+"files" entries (sha256, bytes) of the three files are written into it (other entries are
+kept); a schema 1 manifest gets the "clip" object only. Prints the "clip" object (see
+docs/bundle.md) on stdout either way.
 The BPE file comes from --bpe-vocab, else from an installed glide_text2im package.
 --compare-glide checks the eager modules against an installed glide_text2im's own CLIP.
 """
@@ -30,6 +33,7 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bundle_manifest as bm  # noqa: E402
 import clip_model as cm  # noqa: E402
 
 IMAGE_FILE = "clip_image_encoder.pt"
@@ -164,6 +168,33 @@ def export_clip(image_enc, text_enc, cfg, bundle_dir, bpe_vocab, device="cpu",
     }
 
 
+def record_in_manifest(bundle_dir, clip, log=print):
+    """Put the "clip" object and its files' hashes into BUNDLE_DIR/manifest.json.
+
+    Other manifest entries and the other "files" entries stay as they are. Returns False
+    (and changes nothing) when the folder has no manifest.json yet."""
+    if not os.path.isfile(os.path.join(bundle_dir, bm.MANIFEST)):
+        log(f"{bundle_dir} has no {bm.MANIFEST}: add the \"clip\" object printed below to it")
+        return False
+    raw = bm.read_raw(bundle_dir)
+    raw["clip"] = clip
+    if raw.get("schema_version", 1) >= 2:
+        written = {clip["image_encoder"], clip["text_encoder"], clip["bpe_vocab"]}
+        raw["files"] = bm.file_entries(bundle_dir, raw, only=written, previous=raw.get("files"))
+        bm.write(bundle_dir, raw)
+        problems = bm.check_files(bundle_dir, raw)
+        if problems:
+            raise SystemExit("manifest files check: " + "; ".join(problems))
+        log(f"recorded \"clip\" and the sha256 of {', '.join(sorted(written))} in "
+            f"{os.path.join(bundle_dir, bm.MANIFEST)}")
+    else:
+        with open(os.path.join(bundle_dir, bm.MANIFEST), "w") as f:
+            json.dump(raw, f, indent=2)
+            f.write("\n")
+        log(f"recorded \"clip\" in the schema 1 {os.path.join(bundle_dir, bm.MANIFEST)}")
+    return True
+
+
 def compare_with_glide(image_enc, text_enc, image_sd, text_sd, bpe_vocab, cfg):
     """Eager modules vs glide_text2im's own CLIPModel with the same weights (float32, CPU)."""
     from glide_text2im.clip.model_creation import create_clip_model
@@ -216,6 +247,7 @@ def main():
     clip = export_clip(image_enc, text_enc, cfg, args.bundle, bpe, args.device, args.dtype,
                        log=lambda s: print(s, file=sys.stderr))
     clip["source"] = "openai/glide-text2im clip/image-enc + clip/text-enc"
+    record_in_manifest(args.bundle, clip, log=lambda s: print(s, file=sys.stderr))
     print(json.dumps({"clip": clip}, indent=2))
 
 

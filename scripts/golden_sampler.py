@@ -38,13 +38,13 @@ unless noted:
   x_steps (steps,1,3,64,64) (x after each step; the last is the result).
 """
 import argparse
-import json
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bundle_manifest as bm  # noqa: E402
 from golden_io import save_tensors  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
@@ -71,33 +71,55 @@ def inverse_view(name, x):
     return view(name, x)  # both views are their own inverse
 
 
+def _weights(bundle, file, prefix):
+    """A TorchScript file's state_dict with the bundle wrapper's prefix stripped (float32)."""
+    state = torch.jit.load(os.path.join(bundle, file), map_location="cpu").state_dict()
+    assert all(k.startswith(prefix) for k in state), f"{file}: keys without {prefix!r}"
+    return {k[len(prefix):]: v.float() for k, v in state.items()}
+
+
 def load_bundle(bundle, check_dtype=True):
     """Eager diffusers UNet and transformers T5 encoder rebuilt from the bundle's files.
 
+    Stage I of a schema 1 or 2 bundle (scripts/bundle_manifest.py).
     Returns (unet, text_encoder, tokenizer, scheduler), float32 on the CPU.
     """
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
-    with open(os.path.join(bundle, "manifest.json")) as f:
-        manifest = json.load(f)
+    manifest = bm.load(bundle)
     if check_dtype:
         assert manifest["dtype"] == "float32", "the golden run is float32"
+    stage1 = bm.stage(manifest, 1)
 
-    def weights(file, prefix):
-        state = torch.jit.load(os.path.join(bundle, file), map_location="cpu").state_dict()
-        assert all(k.startswith(prefix) for k in state), f"{file}: keys without {prefix!r}"
-        return {k[len(prefix):]: v.float() for k, v in state.items()}
-
-    unet = UNet2DConditionModel.from_config(manifest["unet"]["config"])
-    unet.load_state_dict(weights(manifest["unet"]["file"], "unet."), strict=True)
+    unet = UNet2DConditionModel.from_config(stage1["unet"]["config"])
+    unet.load_state_dict(_weights(bundle, stage1["unet"]["file"], "unet."), strict=True)
     text_encoder = T5EncoderModel(T5Config.from_dict(manifest["text_encoder"]["config"]))
-    text_encoder.load_state_dict(weights(manifest["text_encoder"]["file"], "encoder."),
+    text_encoder.load_state_dict(_weights(bundle, manifest["text_encoder"]["file"], "encoder."),
                                  strict=True)
     tokenizer = T5Tokenizer(vocab_file=os.path.join(bundle, manifest["tokenizer"]["file"]),
                             extra_ids=100, model_max_length=MAX_LENGTH, legacy=True)
-    scheduler = DDPMScheduler(**manifest["scheduler"])
+    scheduler = DDPMScheduler(**stage1["scheduler"])
     return unet.eval(), text_encoder.eval(), tokenizer, scheduler
+
+
+def load_stage2(bundle, check_dtype=True):
+    """Eager stage II of a schema 2 bundle, rebuilt from its files.
+
+    Returns (unet, scheduler, noising_scheduler, stage entry), float32 on the CPU; None
+    when the bundle has no stage II."""
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+
+    manifest = bm.load(bundle)
+    if check_dtype:
+        assert manifest["dtype"] == "float32", "the golden run is float32"
+    stage2 = bm.stage(manifest, 2)
+    if stage2 is None:
+        return None
+    unet = UNet2DConditionModel.from_config(stage2["unet"]["config"])
+    unet.load_state_dict(_weights(bundle, stage2["unet"]["file"], "unet."), strict=True)
+    return (unet.eval(), DDPMScheduler(**stage2["scheduler"]),
+            DDPMScheduler(**stage2["noising_scheduler"]), stage2)
 
 
 def encode(texts, tokenizer, text_encoder):

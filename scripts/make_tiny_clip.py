@@ -16,7 +16,8 @@ The tokenizer is real: bpe_simple_vocab_16e6.txt.gz from openai/glide-text2im
 (glide_text2im/tokenizer/, MIT licence, originally OpenAI CLIP's, also MIT). It is read
 from --bpe-vocab, else from the bundle (it is committed in models/tiny-if), else from an
 installed glide_text2im. Its licence notice is written next to it.
-Prints the manifest's "clip" object.
+Records the "clip" object and the files' sha256 in the bundle's manifest.json
+(export_glide_clip.record_in_manifest) and prints the object.
 """
 import argparse
 import json
@@ -111,6 +112,7 @@ def main():
     with open(os.path.join(args.bundle, "bpe_simple_vocab_16e6.LICENSE"), "w") as f:
         f.write(BPE_LICENSE)
     clip["source"] = f"random weights (scripts/make_tiny_clip.py, seed {SEED}), GLIDE CLIP architecture"
+    ex.record_in_manifest(args.bundle, clip, log=lambda s: print(s, file=sys.stderr))
     print(json.dumps({"clip": clip}, indent=2))
 
 

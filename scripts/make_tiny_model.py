@@ -2,7 +2,7 @@
 """Build a tiny, randomly initialised DeepFloyd-IF-architecture pipeline folder.
 
 Usage:
-    .venv/bin/python scripts/make_tiny_model.py OUTDIR
+    .venv/bin/python scripts/make_tiny_model.py OUTDIR [--stage2 OUTDIR2]
 
 What it writes (the layout `DiffusionPipeline.save_pretrained` produces for IFPipeline):
     OUTDIR/model_index.json        IFPipeline, without safety checker/feature extractor/watermarker
@@ -12,6 +12,17 @@ What it writes (the layout `DiffusionPipeline.save_pretrained` produces for IFPi
     OUTDIR/tokenizer/              transformers T5Tokenizer around a SentencePiece unigram
                                    model trained here (T5 conventions, 100 extra ids)
     OUTDIR/scheduler/              DDPMScheduler configured as IF stage I
+With --stage2, also a tiny IF stage II (64 -> 256 super-resolution) pipeline folder, the
+layout IFSuperResolutionPipeline.save_pretrained writes (without its own text encoder and
+tokenizer: the stages share stage I's T5):
+    OUTDIR2/model_index.json       IFSuperResolutionPipeline
+    OUTDIR2/unet/                  UNet2DConditionModel, IF stage II layout: 6 input channels
+                                   (noisy picture + upscaled stage I picture), 6 output
+                                   channels, the noise level as class labels (class_embed_type
+                                   "timestep"), 6 resolutions 256..8, cross-attention at 16x16
+                                   and 8x8, text states of the tiny T5 (encoder_hid_dim 32)
+    OUTDIR2/scheduler/             DDPMScheduler configured as IF stage II (sample_max_value 1)
+    OUTDIR2/image_noising_scheduler/  the DDPMScheduler that noises the upscaled picture
 
 Nothing is downloaded: the tokenizer is trained on a corpus composed by this script and
 the networks get random weights from fixed seeds, so two runs give the same tokenizer
@@ -36,6 +47,7 @@ import torch
 SEED_UNET = 1234
 SEED_T5 = 4321
 SEED_CORPUS = 2024
+SEED_UNET2 = 5678
 SP_VOCAB_SIZE = 1000        # SentencePiece pieces; the T5 vocabulary adds 100 extra ids
 EXTRA_IDS = 100
 MAX_LENGTH = 77
@@ -83,6 +95,48 @@ T5_CONFIG = dict(
     pad_token_id=0,
     eos_token_id=1,
     decoder_start_token_id=0,
+)
+
+# The tiny IF stage II UNet: IF-II's block types and settings (DeepFloyd/IF-II-L-v1.0's
+# diffusers config, see export_if.py RANDOM_INIT_STAGE2: ResnetDownsample blocks, then two
+# SimpleCrossAttn blocks at the lowest resolutions, the noise level through a "timestep"
+# class embedding, gelu time embedding of the last block's width, skip-time-act resnets
+# scaled by 1/0.7071) with few, narrow blocks: one eager forward at batch 4, 256x256,
+# float32 takes 0.16-0.17 s at best, 0.22-0.25 s median, with 1 or 2 threads on the 2-core
+# development machine (lightly loaded). Most of it is the 256x256 convolutions (conv_in
+# 6 -> 2 and conv_out 2 -> 6 alone ~25 ms: oneDNN is slow for 6-channel tensors); the
+# attention at 16x16 and 8x8 is ~10 ms. Widths 4 at the top or attention at 32x32 cost
+# 1.5-3x more.
+UNET2_CONFIG = dict(
+    sample_size=256,
+    in_channels=6,
+    out_channels=6,
+    layers_per_block=1,
+    block_out_channels=[2, 4, 8, 8, 16, 32],
+    down_block_types=["ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D",
+                      "ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D",
+                      "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D"],
+    mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+    up_block_types=["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
+                    "ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D",
+                    "ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D"],
+    cross_attention_dim=32,
+    encoder_hid_dim=T5_D_MODEL,
+    encoder_hid_dim_type="text_proj",
+    attention_head_dim=8,
+    addition_embed_type="text",
+    addition_embed_type_num_heads=2,
+    class_embed_type="timestep",
+    cross_attention_norm="group_norm",
+    resnet_time_scale_shift="scale_shift",
+    act_fn="gelu",
+    norm_num_groups=2,
+    only_cross_attention=False,
+    time_embedding_act_fn="gelu",
+    time_embedding_dim=32,
+    resnet_skip_time_act=True,
+    resnet_out_scale_factor=1.4142271248762552,
+    mid_block_scale_factor=1.4142271248762552,
 )
 
 # IF stage I's DDPMScheduler (DeepFloyd/IF-I-*-v1.0 scheduler_config.json values).
@@ -320,6 +374,80 @@ def make_scheduler():
     return DDPMScheduler(**SCHEDULER_CONFIG)
 
 
+def make_unet2():
+    from diffusers import UNet2DConditionModel
+    torch.manual_seed(SEED_UNET2)
+    return UNet2DConditionModel(**UNET2_CONFIG).eval()
+
+
+def make_schedulers2():
+    """IF stage II's scheduler and image-noising scheduler (values: export_if.py)."""
+    from diffusers import DDPMScheduler
+    from export_if import IF_STAGE2_NOISING_SCHEDULER, IF_STAGE2_SCHEDULER
+    return DDPMScheduler(**IF_STAGE2_SCHEDULER), DDPMScheduler(**IF_STAGE2_NOISING_SCHEDULER)
+
+
+def sanity_check2(unet2, text_encoder, tokenizer):
+    """The stage II UNet's output must depend on the picture, the condition and the level."""
+    ids = tokenizer(["a photo of a dog", ""], padding="max_length", max_length=MAX_LENGTH,
+                    truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        states = text_encoder(ids.input_ids, attention_mask=ids.attention_mask)[0]
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(2, 6, 256, 256, generator=g)
+        t = torch.tensor(500)
+        out = unet2(x, t, encoder_hidden_states=states, class_labels=torch.tensor([50, 50])).sample
+        other_level = unet2(x, t, encoder_hidden_states=states,
+                            class_labels=torch.tensor([250, 250])).sample
+        x2 = x.clone()
+        x2[:, 3:] = torch.randn(2, 3, 256, 256, generator=g)
+        other_cond = unet2(x2, t, encoder_hidden_states=states,
+                           class_labels=torch.tensor([50, 50])).sample
+    eps, var = out[:, :3], out[:, 3:]
+    print(f"stage II unet eps: mean {eps.mean():.3f} std {eps.std():.3f}; var channels: "
+          f"min {var.min():.3f} max {var.max():.3f}; |d/level| {(out - other_level).abs().max():.3f} "
+          f"|d/condition| {(out - other_cond).abs().max():.3f}")
+    assert eps.std() > 0.05 and torch.isfinite(out).all()
+    assert (out[0] - out[1]).abs().max() > 1e-3, "output ignores its text input"
+    assert (out - other_level).abs().max() > 1e-4, "output ignores the noise level"
+    assert (out - other_cond).abs().max() > 1e-3, "output ignores the upscaled condition"
+
+
+def write_stage2(outdir, unet2, scheduler2, noising2):
+    import diffusers
+    outdir = os.path.abspath(outdir)
+    parent = os.path.dirname(outdir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tiny-if-ii-", dir=parent)
+    try:
+        pipe_dir = os.path.join(tmp, "pipeline")
+        unet2.save_pretrained(os.path.join(pipe_dir, "unet"))
+        scheduler2.save_pretrained(os.path.join(pipe_dir, "scheduler"))
+        noising2.save_pretrained(os.path.join(pipe_dir, "image_noising_scheduler"))
+        model_index = {
+            "_class_name": "IFSuperResolutionPipeline",
+            "_diffusers_version": diffusers.__version__,
+            "feature_extractor": [None, None],
+            "image_noising_scheduler": ["diffusers", "DDPMScheduler"],
+            "requires_safety_checker": False,
+            "safety_checker": [None, None],
+            "scheduler": ["diffusers", "DDPMScheduler"],
+            "text_encoder": [None, None],
+            "tokenizer": [None, None],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "watermarker": [None, None],
+        }
+        with open(os.path.join(pipe_dir, "model_index.json"), "w") as f:
+            json.dump(model_index, f, indent=2, sort_keys=True)
+            f.write("\n")
+        if os.path.exists(outdir):
+            shutil.rmtree(outdir)
+        os.rename(pipe_dir, outdir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"wrote {outdir}")
+
+
 def sanity_check(unet, text_encoder, tokenizer):
     """Print output statistics so degenerate random models are noticed."""
     ids = tokenizer(["a photo of a dog", ""], padding="max_length", max_length=MAX_LENGTH,
@@ -342,6 +470,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("outdir", help="folder to create (replaced if it exists)")
+    parser.add_argument("--stage2", default=None, metavar="OUTDIR2",
+                        help="also write the tiny IF stage II pipeline folder there")
     args = parser.parse_args(argv)
 
     from transformers import PretrainedConfig  # noqa: F401  (fail early if missing)
@@ -385,6 +515,12 @@ def main(argv=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {outdir}")
+    if args.stage2:
+        # Built after stage I, from its own seed: stage I's weights do not depend on it.
+        unet2 = make_unet2()
+        scheduler2, noising2 = make_schedulers2()
+        sanity_check2(unet2, text_encoder, tokenizer)
+        write_stage2(args.stage2, unet2, scheduler2, noising2)
     return 0
 
 

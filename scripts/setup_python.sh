@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Create the Python environment the scripts/ tools use: .venv at the repository root.
 #
-# Assumes the Debian packages python3-torch (torch 1.13, the same version as libtorch-dev,
-# so the TorchScript files it writes load in the C++ program) and python3-venv are
-# installed:   sudo apt-get install python3-torch python3-venv
+# Needs the Debian packages python3-torch (torch 1.13, the same version as libtorch-dev,
+# so the TorchScript files it writes load in the C++ program) and python3-venv; when
+# /usr/bin/python3 cannot import torch or has no venv module, they are installed with
+# apt-get (through sudo unless running as root).
 # The venv sees the system site-packages (for torch) and adds the pinned packages of
 # scripts/requirements.txt (diffusers, transformers, sentencepiece, ...) from PyPI.
 #
@@ -11,12 +12,25 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
-  echo "error: /usr/bin/python3 cannot import torch; install Debian's python3-torch" >&2
+py=/usr/bin/python3
+
+missing=()
+[ -x "$py" ] || missing+=(python3)
+"$py" -c "import torch" 2>/dev/null || missing+=(python3-torch)
+"$py" -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+  echo "installing Debian packages: ${missing[*]}" >&2
+  ${sudo[@]+"${sudo[@]}"} apt-get update
+  ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    "${missing[@]}"
+fi
+if ! "$py" -c "import torch" 2>/dev/null; then
+  echo "error: $py still cannot import torch after installing python3-torch" >&2
   exit 1
 fi
 if [ ! -x .venv/bin/python ]; then
-  /usr/bin/python3 -m venv --system-site-packages .venv
+  "$py" -m venv --system-site-packages .venv
 fi
 .venv/bin/python -m pip install -r scripts/requirements.txt
 .venv/bin/python -c "import torch, diffusers, transformers, sentencepiece; \
