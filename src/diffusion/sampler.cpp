@@ -1,5 +1,7 @@
 #include "anagram/diffusion/sampler.h"
 
+#include <torch/nn/functional/upsampling.h>
+
 #include "anagram/core/error.h"
 
 namespace anagram {
@@ -26,6 +28,27 @@ StageSpec StageSpec::base(DDPMSchedulerConfig scheduler, int64_t channels, int64
 torch::Tensor draw_initial_noise(const StageSpec& stage, NoiseSource& noise) {
   // DDPMScheduler.init_noise_sigma is 1: the noise is used as drawn.
   return noise.next({1, stage.channels, stage.size, stage.size});
+}
+
+SuperResolutionStart start_super_resolution(DDPMSchedulerConfig scheduler,
+                                            const DDPMSchedulerConfig& noising_scheduler,
+                                            int noise_level, int64_t size,
+                                            const torch::Tensor& stage1_image, NoiseSource& noise) {
+  const int64_t channels = stage1_image.size(1);
+  SuperResolutionStart start;
+  start.spec = StageSpec::base(std::move(scheduler), channels, size);
+  start.x = draw_initial_noise(start.spec, noise);
+  namespace F = torch::nn::functional;
+  start.upscaled = F::interpolate(stage1_image, F::InterpolateFuncOptions()
+                                                    .size(std::vector<int64_t>{size, size})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(true));
+  const torch::Tensor augmentation = noise.next(start.upscaled.sizes());
+  const DDPMScheduler noising(noising_scheduler);
+  start.spec.extra_input = noising.add_noise(start.upscaled, augmentation, noise_level);
+  start.spec.class_label =
+      torch::full({1}, noise_level, torch::dtype(torch::kLong).device(stage1_image.device()));
+  return start;
 }
 
 MultiViewSampler::MultiViewSampler(Denoiser denoiser, StageSpec stage, const ViewStack& views,

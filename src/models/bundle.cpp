@@ -184,7 +184,16 @@ Manifest read_manifest(const fs::path& bundle_dir) {
   const fs::path manifest_path = bundle_dir / "manifest.json";
   if (!fs::is_regular_file(manifest_path, ec)) bundle_error(m, "has no manifest.json");
 
-  const std::string bytes = read_text(manifest_path, kMaxManifestBytes, m);
+  return parse_manifest(read_text(manifest_path, kMaxManifestBytes, m), bundle_dir);
+}
+
+Manifest parse_manifest(const std::string& bytes, const fs::path& bundle_dir) {
+  Manifest m;
+  m.dir = bundle_dir;
+  if (bytes.size() > kMaxManifestBytes) {
+    bundle_error(m, "manifest.json is " + std::to_string(bytes.size()) + " bytes; at most " +
+                        std::to_string(kMaxManifestBytes) + " are accepted");
+  }
   m.sha256 = detail::sha256_hex(bytes);
   try {
     m.raw = detail::parse_json_bounded(bytes, ErrorKind::kBundle, "manifest.json");

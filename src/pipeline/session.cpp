@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <torch/cuda.h>
-#include <torch/nn/functional/upsampling.h>
 
 #include <algorithm>
 #include <chrono>
@@ -429,20 +428,12 @@ GenerateResult Session::generate(const GenerationPlan& plan, const fs::path& out
         x = draw_initial_noise(spec, noise);
         denoiser = make_denoiser(unet1, timing, request.save_attention ? &rec.maps : nullptr);
       } else {
-        // Stage II, in the published order: its initial noise, then the augmentation noise of
-        // the upscaled stage I picture (bilinear, align_corners=True, as IF's pipeline).
-        x = draw_initial_noise(spec, noise);
-        namespace F = torch::nn::functional;
-        const torch::Tensor upscaled =
-            F::interpolate(images.back(), F::InterpolateFuncOptions()
-                                              .size(std::vector<int64_t>{stage.size, stage.size})
-                                              .mode(torch::kBilinear)
-                                              .align_corners(true));
-        const torch::Tensor augmentation = noise.next(upscaled.sizes());
-        const DDPMScheduler noising(*stage.noising_scheduler);
-        spec.extra_input = noising.add_noise(upscaled, augmentation, stage.noise_level);
-        spec.class_label =
-            torch::full({1}, stage.noise_level, torch::dtype(torch::kLong).device(device_));
+        // Stage II, in the published order: its initial noise, then the augmentation noise.
+        SuperResolutionStart start =
+            start_super_resolution(stage.scheduler, *stage.noising_scheduler, stage.noise_level,
+                                   stage.size, images.back(), noise);
+        spec = std::move(start.spec);
+        x = start.x;
         denoiser = make_denoiser(*impl_->unet2, timing, nullptr);
       }
       MultiViewSampler sampler(denoiser, spec, *stage.views, conditioning, *combiner);

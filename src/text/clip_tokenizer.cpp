@@ -531,7 +531,15 @@ ClipTokenizer ClipTokenizer::load(const std::string& bpe_vocab_gz_path, int cont
     throw Error(ErrorKind::kInvalidArgument,
                 "CLIP context length must be at least 2, got " + std::to_string(context_length));
   }
-  const std::string data = read_gzip(bpe_vocab_gz_path);
+  return from_merges(read_gzip(bpe_vocab_gz_path), bpe_vocab_gz_path, context_length);
+}
+
+ClipTokenizer ClipTokenizer::from_merges(const std::string& data,
+                                         const std::string& bpe_vocab_gz_path, int context_length) {
+  if (context_length < 2) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "CLIP context length must be at least 2, got " + std::to_string(context_length));
+  }
   try {
     decode_utf8(data);
   } catch (const Error&) {

@@ -60,6 +60,20 @@ struct StageSpec {
 // N(0,1) initial noise of the stage's x shape (1, channels, size, size), drawn from `noise`.
 torch::Tensor draw_initial_noise(const StageSpec& stage, NoiseSource& noise);
 
+// Stage II's start, drawn in the published order: its initial noise x, then the augmentation
+// noise of the stage I picture upscaled to `size` (bilinear, align_corners=True), noised to
+// `noise_level` with the noising schedule. The spec carries the noised picture as extra input
+// and the noise level as class label.
+struct SuperResolutionStart {
+  StageSpec spec;
+  torch::Tensor x;         // (1, 3, size, size) initial noise
+  torch::Tensor upscaled;  // (1, 3, size, size) before the augmentation noise
+};
+SuperResolutionStart start_super_resolution(DDPMSchedulerConfig scheduler,
+                                            const DDPMSchedulerConfig& noising_scheduler,
+                                            int noise_level, int64_t size,
+                                            const torch::Tensor& stage1_image, NoiseSource& noise);
+
 struct Conditioning {
   torch::Tensor negative;  // (1, 77, D) float32: the encoded negative ("") prompt
   torch::Tensor prompts;   // (N, 77, D) float32: prompt k belongs to view k

@@ -110,6 +110,8 @@ struct Manifest {
 // Reads BUNDLE_DIR/manifest.json and validates it and the files it names.
 // Throws anagram::Error(kBundle) with a one-line message naming the key or file at fault.
 Manifest read_manifest(const std::filesystem::path& bundle_dir);
+// The same from manifest.json's bytes (the files it names are still checked in bundle_dir).
+Manifest parse_manifest(const std::string& manifest_bytes, const std::filesystem::path& bundle_dir);
 
 // Checks every named file against the manifest's SHA-256 and size (schema 2 bundles must list
 // all of them). Throws Error(kBundle) naming the file. Returns false (after checking nothing)

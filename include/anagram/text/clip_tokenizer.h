@@ -69,6 +69,9 @@ class ClipTokenizer {
   // Error(kInvalidArgument) when context_length < 2.
   static ClipTokenizer load(const std::string& bpe_vocab_gz_path,
                             int context_length = kGlideContextLength);
+  // The same from the unpacked merges text; `name` only names it in errors.
+  static ClipTokenizer from_merges(const std::string& merges_text, const std::string& name,
+                                   int context_length = kGlideContextLength);
 
   // GLIDE's tokenizer.padded_tokens_and_len(tokenizer.encode(text), context_length).
   Encoding encode(const std::string& text) const;
