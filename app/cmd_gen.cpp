@@ -204,7 +204,7 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
     const Manifest manifest = read_manifest(so.bundle);
     const c10::Device device = parse_device(so.device);
     resolve_dtype(so.dtype, manifest.dtype, device);
-    if (!so.text_device.empty()) parse_device(so.text_device);
+    if (!so.text_device.empty()) parse_device(so.text_device, "text_device");
     const GenerationPlan checked = plan_generation(r, manifest, device);
     check_output_dir(*out);
 

@@ -8,30 +8,30 @@
 namespace anagram {
 namespace {
 
-[[noreturn]] void unknown_device(const std::string& spec) {
+[[noreturn]] void unknown_device(const std::string& spec, const std::string& field) {
   std::string shown = spec.size() > 40 ? spec.substr(0, 40) + "..." : spec;
   for (char& c : shown) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
   }
-  throw Error(ErrorKind::kInvalidArgument, "device",
+  throw Error(ErrorKind::kInvalidArgument, field,
               "unknown device '" + shown + "' (expected cpu, cuda or cuda:N)");
 }
 
 }  // namespace
 
-c10::Device parse_device(const std::string& spec) {
+c10::Device parse_device(const std::string& spec, const std::string& field) {
   if (spec == "cpu") return c10::Device(c10::kCPU);
-  if (spec.rfind("cuda", 0) != 0) unknown_device(spec);
+  if (spec.rfind("cuda", 0) != 0) unknown_device(spec, field);
   int index = 0;
   if (spec.size() > 4) {
     const std::string digits = spec.substr(5);
     // c10::DeviceIndex is 8 bits: three digits at most, and below 256.
     if (spec[4] != ':' || digits.empty() || digits.size() > 3 ||
         digits.find_first_not_of("0123456789") != std::string::npos) {
-      unknown_device(spec);
+      unknown_device(spec, field);
     }
     index = std::stoi(digits);
-    if (index > 255) unknown_device(spec);
+    if (index > 255) unknown_device(spec, field);
   }
   if (!torch::cuda::is_available()) {
     throw Error(ErrorKind::kDevice, "device",
@@ -41,7 +41,7 @@ c10::Device parse_device(const std::string& spec) {
   }
   const int count = static_cast<int>(torch::cuda::device_count());
   if (index >= count) {
-    throw Error(ErrorKind::kDevice, "device",
+    throw Error(ErrorKind::kDevice, field,
                 spec + ": only " + std::to_string(count) +
                     " CUDA device(s) visible (cuda:0..cuda:" + std::to_string(count - 1) + ")");
   }

@@ -59,28 +59,37 @@ std::string describe_exception(const std::exception& e, size_t max_length) {
 }
 
 std::string quote_for_error(const std::string& text, size_t max_length) {
+  // Length of the well-formed UTF-8 sequence at i, or 0 (then the byte is shown escaped).
+  const auto sequence = [&](size_t i) -> size_t {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || c == 0xC0 || c == 0xC1 || i + n > text.size()) return 0;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return 0;
+    }
+    return n;
+  };
   std::string out;
   size_t i = 0;
-  for (; i < text.size() && out.size() < max_length; ++i) {
+  while (i < text.size() && out.size() < max_length) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t n = sequence(i);
     if (c == '\n') {
       out += "\\n";
     } else if (c == '\t') {
       out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
+    } else if (n == 0 || c < 0x20 || c == 0x7f) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "\\x%02x", c);
       out += hex;
     } else {
-      out.push_back(static_cast<char>(c));
+      out.append(text, i, n);
+      i += n;
+      continue;
     }
+    ++i;
   }
-  if (i < text.size()) {
-    // Do not end inside a UTF-8 sequence.
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
-    out += "... (" + std::to_string(text.size()) + " bytes)";
-  }
+  if (i < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
   return out;
 }
 

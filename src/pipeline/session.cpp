@@ -233,7 +233,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options, const Sess
   const c10::Device device = parse_device(options.device);
   const c10::ScalarType dtype = resolve_dtype(options.dtype, manifest.dtype, device);
   auto impl = std::make_unique<Impl>();
-  impl->text_device = options.text_device.empty() ? device : parse_device(options.text_device);
+  impl->text_device = options.text_device.empty() ? device : parse_device(options.text_device, "text_device");
   if (impl->text_device.is_cpu() && dtype == c10::ScalarType::Half) {
     throw Error(ErrorKind::kDevice, "text_device",
                 "this bundle is float16, which LibTorch cannot run on the CPU");

@@ -30,7 +30,11 @@ std::string read(const fs::path& path) {
   return bytes.str();
 }
 
+// Files of a case are hard links to the source bundle's: unlink before writing, so that the
+// source is never changed.
 void write(const fs::path& path, const std::string& bytes) {
+  std::error_code ec;
+  fs::remove(path, ec);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
@@ -97,7 +101,7 @@ int main(int argc, char** argv) {
                   const std::function<void(Case&)>& fault) {
     Case c{out / name, original};
     fs::remove_all(c.dir);
-    fs::copy(source, c.dir, fs::copy_options::recursive);
+    fs::copy(source, c.dir, fs::copy_options::recursive | fs::copy_options::create_hard_links);
     fault(c);
     c.save();
     table << name << '\t' << expected << '\n';
@@ -134,17 +138,17 @@ int main(int argc, char** argv) {
        [](json& m) { m["stages"][0]["image"]["size"] = 64.0; });
   edit("size_overflow", "stages[0].image.size': must be an integer",
        [](json& m) { m["stages"][0]["image"]["size"] = 1e300; });
-  edit("size_terabytes", "stages[0].image.size': must be in",
+  edit("size_terabytes", "stages[0].image.size': must be at most",
        [](json& m) { m["stages"][0]["image"]["size"] = 10000000; });
   edit("size_zero", "stages[0].image.size': must be in",
        [](json& m) { m["stages"][0]["image"]["size"] = 0; });
   edit("wrong_in_channels", "stages[0].unet.in_channels",
        [](json& m) { m["stages"][0]["unet"]["in_channels"] = 4; });
-  edit("query_resolution_huge", "query_resolution': must be in",
+  edit("query_resolution_huge", "query_resolution': must be at most",
        [](json& m) { m["stages"][0]["unet"]["attention"]["query_resolution"] = 1 << 30; });
   edit("negative_layers", "num_layers': must be in",
        [](json& m) { m["stages"][0]["unet"]["attention"]["num_layers"] = -1; });
-  edit("max_length_huge", "'tokenizer.max_length': must be in",
+  edit("max_length_huge", "'tokenizer.max_length': must be at most",
        [](json& m) { m["tokenizer"]["max_length"] = 1000000000; });
   edit("max_length_mismatch", "differs from the UNet's attention",
        [](json& m) { m["tokenizer"]["max_length"] = 64; });
@@ -193,7 +197,7 @@ int main(int argc, char** argv) {
   make("unet_from_file", "uses the operator aten::from_file", [&](Case& c) {
     c.replace_file(unet, script_module(R"(
 def forward(self, x: Tensor, t: Tensor, s: Tensor) -> Tensor:
-    stolen = torch.from_file("/etc/hostname", True, 4, dtype=torch.uint8)
+    stolen = torch.from_file("/etc/hostname", True, 1)
     return x + stolen.sum()
 )"));
   });
@@ -213,7 +217,7 @@ def __getstate__(self) -> Tuple[int, int]:
     return (1, 2)
 
 def __setstate__(self, state: Tuple[int, int]) -> None:
-    stolen = torch.from_file("/etc/hostname", True, 4, dtype=torch.uint8)
+    stolen = torch.from_file("/etc/hostname", True, 1)
 
 def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
     return ids.float()
@@ -222,8 +226,7 @@ def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
   make("unet_raises", "fails on a probe input", [&](Case& c) {
     c.replace_file(unet, script_module(R"(
 def forward(self, x: Tensor, t: Tensor, s: Tensor) -> Tensor:
-    if x.size(1) == 3:
-        raise RuntimeError("this model is broken")
+    assert x.size(1) != 3, "this model is broken"
     return x
 )"));
   });

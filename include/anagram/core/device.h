@@ -11,7 +11,7 @@ namespace anagram {
 // "cpu", "cuda" or "cuda:N". Throws anagram::Error(kInvalidArgument) for anything else (N is a
 // decimal index below 256), and Error(kDevice) when CUDA is asked for but this LibTorch build
 // has no CUDA support, no GPU is visible, or N is out of range.
-c10::Device parse_device(const std::string& spec);
+c10::Device parse_device(const std::string& spec, const std::string& field = "device");
 
 // "auto" is the bundle's own dtype; float32 | float16 | bfloat16 must name that same dtype
 // (TorchScript traces keep the dtype they were traced in). float16 on the CPU is refused:
