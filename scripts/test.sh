@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Builds anagram (installing what it needs) and runs every test: unit tests against golden
-# values from diffusers/transformers, and end-to-end runs of the CLI on the bundled model.
+# values from diffusers/transformers, end-to-end runs of the CLI on the bundled model, the table
+# of bad inputs and hostile bundles, and (when clang is installed) a short run of each fuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)"
+# The fuzzers need clang (libFuzzer); install it where the package registry is reachable.
+if ! command -v clang++ >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends clang \
+    >/dev/null || echo "test: clang could not be installed; fuzzing skipped" >&2
+fi
+scripts/fuzz.sh "${ANAGRAM_FUZZ_SECONDS:-20}"

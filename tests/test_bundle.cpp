@@ -7,6 +7,7 @@
 #include "anagram/core/dtype.h"
 #include "anagram/core/error.h"
 #include "anagram/models/bundle.h"
+#include "core/sha256.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -152,4 +153,27 @@ TEST(BundleDtype, ParsesNames) {
   EXPECT_EQ(anagram::parse_dtype("bf16"), c10::ScalarType::BFloat16);
   EXPECT_EQ(anagram::dtype_name(c10::ScalarType::Float), "float32");
   EXPECT_THROW(anagram::parse_dtype("int8"), anagram::Error);
+}
+
+// SHA-256 known answers (FIPS 180-2 appendix B) for both implementations, whole and in pieces.
+TEST(Sha256, KnownAnswersForBothImplementations) {
+  const std::string million_a(1000000, 'a');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+      {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+      {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+      {million_a, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"}};
+  for (bool portable : {true, false}) {
+    for (const auto& [text, expected] : cases) {
+      anagram::detail::Sha256 whole(portable);
+      whole.update(text.data(), text.size());
+      EXPECT_EQ(whole.hex_digest(), expected) << portable;
+      anagram::detail::Sha256 pieces(portable);
+      for (size_t i = 0; i < text.size(); i += 37) {
+        pieces.update(text.data() + i, std::min<size_t>(37, text.size() - i));
+      }
+      EXPECT_EQ(pieces.hex_digest(), expected) << portable;
+    }
+  }
 }

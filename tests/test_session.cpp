@@ -201,4 +201,31 @@ TEST_F(SessionTest, InterruptLeavesNoPartialSample) {
   EXPECT_EQ(names, std::vector<std::string>{"sample_000"});
 }
 
+TEST_F(SessionTest, EmbeddingsCacheSkipsTheEncoderAndIgnoresDamagedFiles) {
+  anagram::SessionOptions options;
+  options.bundle = ANAGRAM_DEFAULT_BUNDLE;
+  options.embeddings_cache = root_ / "cache";
+  const std::vector<std::string> prompts = {"a dog", "a cat"};
+  const torch::Tensor encoded = anagram::Session::open(options)->encode(prompts);
+  EXPECT_TRUE(torch::equal(encoded, session_->encode(prompts)));
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(options.embeddings_cache)) {
+    files.push_back(entry.path());
+  }
+  ASSERT_EQ(files.size(), 2u);
+
+  auto cached = anagram::Session::open(options);
+  cached->release_text_encoder();
+  EXPECT_TRUE(torch::equal(cached->encode(prompts), encoded));
+  EXPECT_FALSE(cached->text_encoder_loaded());  // served from the cache
+
+  // A damaged file is not trusted: the encoder runs again and rewrites it.
+  std::ofstream(files[0], std::ios::binary | std::ios::trunc) << "garbage";
+  auto repaired = anagram::Session::open(options);
+  repaired->release_text_encoder();
+  EXPECT_TRUE(torch::equal(repaired->encode(prompts), encoded));
+  EXPECT_TRUE(repaired->text_encoder_loaded());
+  EXPECT_GT(fs::file_size(files[0]), 1000u);
+}
+
 }  // namespace

@@ -6,6 +6,10 @@
 #include <cstdio>
 #include <cstring>
 
+#ifdef ANAGRAM_WITH_OPENSSL
+#include <openssl/evp.h>
+#endif
+
 namespace anagram::detail {
 namespace {
 
@@ -49,11 +53,42 @@ void compress(std::array<uint32_t, 8>& state, const unsigned char* block) {
 
 }  // namespace
 
-Sha256::Sha256()
+Sha256::Sha256(bool portable)
     : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {
+  (void)portable;
+#ifdef ANAGRAM_WITH_OPENSSL
+  if (portable) return;
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  if (context && EVP_DigestInit_ex(context, EVP_sha256(), nullptr) == 1) {
+    openssl_ = context;
+  } else {
+    EVP_MD_CTX_free(context);  // fall back to the portable code
+  }
+#endif
+}
+
+Sha256::~Sha256() {
+#ifdef ANAGRAM_WITH_OPENSSL
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(openssl_));
+#endif
+}
+
+const char* Sha256::implementation() {
+#ifdef ANAGRAM_WITH_OPENSSL
+  return "openssl";
+#else
+  return "portable";
+#endif
+}
 
 void Sha256::update(const void* data, size_t size) {
+#ifdef ANAGRAM_WITH_OPENSSL
+  if (openssl_) {
+    EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(openssl_), data, size);
+    return;
+  }
+#endif
   const auto* bytes = static_cast<const unsigned char*>(data);
   length_ += size;
   if (buffered_ > 0) {
@@ -72,6 +107,20 @@ void Sha256::update(const void* data, size_t size) {
 }
 
 std::string Sha256::hex_digest() {
+#ifdef ANAGRAM_WITH_OPENSSL
+  if (openssl_) {
+    unsigned char digest[32];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(openssl_), digest, &length);
+    std::string hex;
+    char text[3];
+    for (unsigned int i = 0; i < length; ++i) {
+      std::snprintf(text, sizeof text, "%02x", digest[i]);
+      hex += text;
+    }
+    return hex;
+  }
+#endif
   const uint64_t bit_length = length_ * 8;
   const unsigned char pad = 0x80, zero = 0;
   update(&pad, 1);

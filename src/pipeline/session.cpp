@@ -233,7 +233,8 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options, const Sess
   const c10::Device device = parse_device(options.device);
   const c10::ScalarType dtype = resolve_dtype(options.dtype, manifest.dtype, device);
   auto impl = std::make_unique<Impl>();
-  impl->text_device = options.text_device.empty() ? device : parse_device(options.text_device, "text_device");
+  impl->text_device =
+      options.text_device.empty() ? device : parse_device(options.text_device, "text_device");
   if (impl->text_device.is_cpu() && dtype == c10::ScalarType::Half) {
     throw Error(ErrorKind::kDevice, "text_device",
                 "this bundle is float16, which LibTorch cannot run on the CPU");
@@ -278,6 +279,8 @@ GenerationPlan Session::plan(const GenerateRequest& request) const {
 }
 
 void Session::release_text_encoder() { impl_->text.reset(); }
+
+bool Session::text_encoder_loaded() const { return impl_->text.has_value(); }
 
 torch::Tensor Session::encode(const std::vector<std::string>& prompts) {
   std::vector<std::string> missing;

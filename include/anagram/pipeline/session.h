@@ -138,6 +138,7 @@ class Session {
   torch::Tensor encode(const std::vector<std::string>& prompts);
   // Frees the text encoder now (it is reloaded on demand).
   void release_text_encoder();
+  bool text_encoder_loaded() const;
 
  private:
   struct Impl;
