@@ -68,9 +68,10 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
   auto request = std::make_shared<GenerateRequest>();
   auto session = std::make_shared<SessionOptions>();
   auto out = std::make_shared<std::string>("out");
-  auto seed = std::make_shared<std::string>("0");
+  // Text forms of the library's defaults (parsed and checked when the command runs).
+  auto seed = std::make_shared<std::string>(std::to_string(request->seed));
   auto from_metadata = std::make_shared<std::string>();
-  auto method = std::make_shared<std::string>("mtl");
+  auto method = std::make_shared<std::string>(method_name(request->method));
   CLI::App* cmd = app.add_subcommand(
       "gen", "Generate visual anagrams: one prompt per view of the same picture");
   cmd->footer(
@@ -139,7 +140,7 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
                       "mtl: anti-segregation + noise balancing + variance rectification; "
                       "baseline: the mean of the views' estimates (Geng et al.)")
           ->check(CLI::IsMember({"mtl", "baseline"}))
-          ->option_text("mtl|baseline (default mtl)"));
+          ->capture_default_str());
   auto switched_off = std::make_shared<std::array<bool, 3>>();  // antiseg, balance, rectify
   add(cmd->add_flag("--no-antiseg", (*switched_off)[0], "mtl without anti-segregation"));
   add(cmd->add_flag("--no-balance", (*switched_off)[1],

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", global.quiet, "No progress display; only warnings and errors");
 
   Runner gen = add_gen_command(app, global);
+  Runner batch = add_batch_command(app, global);
   Runner views = add_views_command(app);
   Runner info = add_info_command(app);
 
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
   // Every exception ends here as one line: the user never sees a LibTorch backtrace.
   try {
     if (app.got_subcommand("gen")) return gen();
+    if (app.got_subcommand("batch")) return batch();
     if (app.got_subcommand("views")) return views();
     if (app.got_subcommand("info")) return info();
   } catch (const anagram::Error& e) {

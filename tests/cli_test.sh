@@ -126,18 +126,22 @@ run gen --bundle "$bundle" -p dog -p cat --view rot180 --steps 2 --stages 1 --ou
 check "existing sample_000 survives" '[ "$rc" -eq 0 ] && [ "$(cat "$keep/sample_000/notes.txt")" = mine ] && [ "$(cat "$keep/sample_001")" = mine ]'
 check "new sample is sample_002" '[ -s "$keep/sample_002/anagram.png" ] && grep -q "sample_002" "$work/stdout"'
 
-# 5c. A killed run leaves only a hidden temporary folder, which the next run removes.
+# 5c. A killed run leaves only a hidden temporary folder, which the next run removes; the
+# user's files there survive both.
+mkdir -p "$work/killed/sample_000" && echo mine >"$work/killed/sample_000/notes.txt"
 "$bin" gen --bundle "$bundle" -p a -p b --view rot180 --steps 1000 --out "$work/killed" -q >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -n "$(find "$work/killed" -maxdepth 1 -name '.sample_*' 2>/dev/null)" ] && break; sleep 0.1; done
 sleep 0.5
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
-check "a killed run leaves no sample folder" '[ -z "$(find "$work/killed" -maxdepth 1 -name "sample_*")" ]'
+check "a killed run leaves no new sample folder" '[ "$(find "$work/killed" -maxdepth 1 -name "sample_*" | wc -l)" -eq 1 ]'
 run gen --bundle "$bundle" -p a -p b --view rot180 --steps 1 --stages 1 --out "$work/killed" -q
-check "the next run removes the dead run's temporary folder" '[ "$rc" -eq 0 ] && [ -z "$(find "$work/killed" -maxdepth 1 -name ".sample_*")" ] && [ -d "$work/killed/sample_000" ]'
+check "the next run removes the dead run's temporary folder" '[ "$rc" -eq 0 ] && [ -z "$(find "$work/killed" -maxdepth 1 -name ".sample_*")" ] && [ -d "$work/killed/sample_001" ]'
+check "the user's files survive a killed run" '[ "$(cat "$work/killed/sample_000/notes.txt")" = mine ]'
 
-# 5d. An interrupted multi-sample run prints the samples it finished.
+# 5d. An interrupted multi-sample run prints the samples it finished; the user's files stay.
+mkdir -p "$work/int2" && echo mine >"$work/int2/notes.txt"
 "$bin" gen --bundle "$bundle" -p a -p b --view rot180 --steps 2 --stages 1 --num-samples 1000 --out "$work/int2" -q >"$work/int2.out" 2>/dev/null &
 pid=$!
 for _ in $(seq 300); do [ -d "$work/int2/sample_001" ] && break; sleep 0.1; done
@@ -145,6 +149,7 @@ kill -INT "$pid"
 wait "$pid"
 rc=$?
 check "interrupted multi-sample run exits 130" '[ "$rc" -eq 130 ]'
+check "the user's file survives an interrupted run" '[ "$(cat "$work/int2/notes.txt")" = mine ]'
 check "it printed every finished sample" '[ "$(grep -c sample_ "$work/int2.out")" -eq "$(find "$work/int2" -maxdepth 1 -name "sample_*" | wc -l)" ] && [ "$(grep -c sample_ "$work/int2.out")" -ge 2 ]'
 
 # 5e. One prompt works (anti-segregation has no pair: skipped, and the log says so).
@@ -154,6 +159,11 @@ check "one prompt works" '[ "$rc" -eq 0 ] && [ -s "$work/one/sample_000/anagram.
 # 5f. metadata.json reruns the sample byte for byte.
 run gen --from-metadata "$work/multi/sample_001/metadata.json" --out "$work/rerun" -q
 check "--from-metadata reproduces the picture" '[ "$rc" -eq 0 ] && cmp -s "$work/rerun/sample_000/anagram.png" "$work/multi/sample_001/anagram.png" && cmp -s "$work/rerun/sample_000/sheet.png" "$work/multi/sample_001/sheet.png"'
+
+# 5g. An output folder whose name is not UTF-8 still gets its metadata.json.
+weird="$work/caf"$'\xe9'
+run gen --bundle "$bundle" -p dog -p cat --view rot180 --steps 1 --stages 1 --out "$weird" -q
+check "non-UTF-8 --out works" '[ "$rc" -eq 0 ] && [ -s "$weird/sample_000/metadata.json" ]'
 
 # 6. The other subcommands.
 run views

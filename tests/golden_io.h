@@ -1,8 +1,10 @@
-// Reads golden tensors written by scripts/golden_io.py (buffers of a TorchScript module).
+// Reads golden tensors written by scripts/golden_io.py (buffers of a TorchScript module), and
+// the comparisons the golden tests make.
 #pragma once
 
 #include <torch/script.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -15,6 +17,20 @@ inline std::map<std::string, torch::Tensor> load_golden(const std::string& path)
     tensors[buffer.name] = buffer.value;
   }
   return tensors;
+}
+
+// Largest |a - b| (any devices and dtypes).
+inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kCPU, torch::kDouble) - b.to(torch::kCPU, torch::kDouble))
+      .abs()
+      .max()
+      .item<double>();
+}
+
+// Largest |actual - expected| relative to expected's largest magnitude.
+inline double relative_diff(const torch::Tensor& actual, const torch::Tensor& expected) {
+  return max_abs_diff(actual, expected) /
+         std::max(expected.to(torch::kDouble).abs().max().item<double>(), 1e-12);
 }
 
 }  // namespace anagram::testing

@@ -11,6 +11,9 @@
 namespace anagram {
 namespace {
 
+using anagram::testing::max_abs_diff;
+using anagram::testing::relative_diff;
+
 using Golden = std::map<std::string, torch::Tensor>;
 
 const Golden& golden() {
@@ -35,10 +38,6 @@ DDPMSchedulerConfig golden_config(const std::string& name) {
   const torch::Tensor bytes = at(name + "_config_json").contiguous();
   const std::string text(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), bytes.numel());
   return DDPMSchedulerConfig::from_json(nlohmann::json::parse(text));
-}
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
 
 constexpr double kTolerance = 1e-5;

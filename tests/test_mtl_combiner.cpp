@@ -11,12 +11,11 @@
 
 namespace {
 
+using anagram::testing::max_abs_diff;
+using anagram::testing::relative_diff;
+
 using anagram::MtlOptions;
 using anagram::MultiTaskCombiner;
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
 
 std::string utf8(const torch::Tensor& bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), bytes.numel());

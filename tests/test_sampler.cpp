@@ -16,14 +16,10 @@
 
 namespace {
 
-using anagram::testing::load_golden;
+using anagram::testing::max_abs_diff;
+using anagram::testing::relative_diff;
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kCPU, torch::kDouble) - b.to(torch::kCPU, torch::kDouble))
-      .abs()
-      .max()
-      .item<double>();
-}
+using anagram::testing::load_golden;
 
 std::vector<anagram::ViewPtr> identity_and_rot180() {
   return {anagram::make_view("identity"), anagram::make_view("rotate_180")};

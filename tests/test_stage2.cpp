@@ -17,10 +17,8 @@
 
 namespace {
 
-double relative_diff(const torch::Tensor& actual, const torch::Tensor& expected) {
-  const auto a = actual.to(torch::kCPU, torch::kDouble), e = expected.to(torch::kDouble);
-  return (a - e).abs().max().item<double>() / std::max(e.abs().max().item<double>(), 1e-12);
-}
+using anagram::testing::max_abs_diff;
+using anagram::testing::relative_diff;
 
 struct Stage2Golden : ::testing::Test {
   static void SetUpTestSuite() {

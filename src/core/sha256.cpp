@@ -5,6 +5,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <vector>
+
+#include "anagram/core/error.h"
 
 #ifdef ANAGRAM_WITH_OPENSSL
 #include <openssl/evp.h>
@@ -136,6 +140,19 @@ std::string Sha256::hex_digest() {
     hex += text;
   }
   return hex;
+}
+
+std::string sha256_of_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::kIo, "cannot read '" + path + "'");
+  Sha256 hash;
+  std::vector<char> chunk(1 << 20);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    hash.update(chunk.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (!in.eof()) throw Error(ErrorKind::kIo, "cannot read '" + path + "'");
+  return hash.hex_digest();
 }
 
 std::string sha256_hex(const std::string& bytes) {

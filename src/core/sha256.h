@@ -34,5 +34,7 @@ class Sha256 {
 };
 
 std::string sha256_hex(const std::string& bytes);
+// Of a file's bytes, read in 1 MiB chunks. Throws Error(kIo) when it cannot be read.
+std::string sha256_of_file(const std::string& path);
 
 }  // namespace anagram::detail

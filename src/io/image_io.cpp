@@ -1,6 +1,7 @@
 #include "anagram/io/image_io.h"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <fstream>
@@ -102,7 +103,31 @@ RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::s
   return sheet;
 }
 
-std::string encode_png(const RgbImage& image) {
+namespace {
+
+void append_be32(std::string& out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
+}
+
+// An iTXt chunk: keyword, NUL, compression flag 0, method 0, empty language, NUL, empty
+// translated keyword, NUL, UTF-8 text; its CRC covers the type and the data.
+std::string itxt_chunk(const std::string& keyword, const std::string& text) {
+  std::string data = keyword;
+  data.append(std::string("\0\0\0\0\0", 5));
+  data += text;
+  std::string chunk;
+  append_be32(chunk, static_cast<uint32_t>(data.size()));
+  const std::string typed = "iTXt" + data;
+  chunk += typed;
+  append_be32(chunk, static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(typed.data()),
+                                                 static_cast<uInt>(typed.size()))));
+  return chunk;
+}
+
+}  // namespace
+
+std::string encode_png(const RgbImage& image,
+                       const std::vector<std::pair<std::string, std::string>>& text) {
   std::string bytes;
   auto append = [](void* context, void* data, int size) {
     static_cast<std::string*>(context)->append(static_cast<const char*>(data), size);
@@ -111,6 +136,11 @@ std::string encode_png(const RgbImage& image) {
                               image.width * 3)) {
     throw Error(ErrorKind::kRuntime, "PNG encoding failed");
   }
+  // The signature (8 bytes) and the IHDR chunk (25) come first; text chunks go right after.
+  constexpr size_t kAfterHeader = 8 + 25;
+  std::string chunks;
+  for (const auto& [keyword, value] : text) chunks += itxt_chunk(keyword, value);
+  bytes.insert(kAfterHeader, chunks);
   return bytes;
 }
 

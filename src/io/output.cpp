@@ -25,7 +25,7 @@ const std::regex& sample_name() {
 }
 
 const std::regex& temporary_name() {
-  static const std::regex pattern(R"(\.sample_\d{3,9}\.tmp-(\d{1,10}))");
+  static const std::regex pattern(R"(\.(sample|seed)_\d{3,20}\.tmp-(\d{1,10}))");
   return pattern;
 }
 
@@ -75,7 +75,7 @@ void prepare_output_dir(const fs::path& dir) {
     std::smatch match;
     const std::string name = entry.path().filename().string();
     if (std::regex_match(name, match, temporary_name()) && entry.is_directory(ec) &&
-        process_gone(std::stol(match[1].str()))) {
+        process_gone(std::stol(match[2].str()))) {
       fs::remove_all(entry.path(), ec);
     }
   }
@@ -94,8 +94,9 @@ int next_sample_number(const fs::path& dir) {
   return next;
 }
 
-SampleFolder::SampleFolder(const fs::path& parent) : parent_(parent) {
-  const std::string name = sample_folder_name(next_sample_number(parent));
+SampleFolder::SampleFolder(const fs::path& parent, const std::string& name_or_empty)
+    : parent_(parent), name_(name_or_empty) {
+  const std::string name = name_.empty() ? sample_folder_name(next_sample_number(parent)) : name_;
   temp_path_ = parent / ("." + name + ".tmp-" + std::to_string(getpid()));
   std::error_code ec;
   // Ours by name and PID: left by this process's earlier failed attempt.
@@ -118,6 +119,15 @@ void SampleFolder::add_file(const std::string& filename, const std::string& byte
 }
 
 fs::path SampleFolder::commit() {
+  if (!name_.empty()) {
+    const fs::path target = parent_ / name_;
+    if (renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) != 0) {
+      throw Error(ErrorKind::kIo,
+                  "cannot move results into '" + target.string() + "': " + std::strerror(errno));
+    }
+    committed_ = true;
+    return target;
+  }
   for (int number = next_sample_number(parent_);; ++number) {
     const fs::path target = parent_ / sample_folder_name(number);
     // RENAME_NOREPLACE: fails with EEXIST instead of replacing what another run (or the user)

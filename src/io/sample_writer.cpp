@@ -26,8 +26,15 @@ std::string stem_of(const std::vector<Task>& tasks, size_t k) {
 std::filesystem::path write_sample(const std::filesystem::path& out, const std::vector<Task>& tasks,
                                    const std::vector<StageImages>& stages,
                                    const std::vector<torch::Tensor>& attention_maps,
-                                   nlohmann::json metadata) {
-  SampleFolder folder(out);
+                                   nlohmann::json metadata, const std::string& folder_name) {
+  SampleFolder folder(out, folder_name);
+  // Every picture carries what made it (no timestamps: the same request gives the same bytes).
+  const nlohmann::json parameters_json = {{"request", metadata.value("request", nlohmann::json())},
+                                          {"bundle", metadata.value("bundle", nlohmann::json())},
+                                          {"program", metadata.value("program", nlohmann::json())}};
+  const std::vector<std::pair<std::string, std::string>> parameters = {
+      {"parameters",
+       parameters_json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)}};
   nlohmann::json task_files = nlohmann::json::array();
   for (size_t k = 0; k < tasks.size(); ++k) {
     task_files.push_back({{"view", tasks[k].view->name()},
@@ -43,19 +50,19 @@ std::filesystem::path write_sample(const std::filesystem::path& out, const std::
     nlohmann::json files = {{"size", stage.views->height()},
                             {"anagram", "anagram" + suffix + ".png"},
                             {"sheet", "sheet" + suffix + ".png"}};
-    folder.add_file("anagram" + suffix + ".png", encode_png(to_rgb8(stage.image)));
+    folder.add_file("anagram" + suffix + ".png", encode_png(to_rgb8(stage.image), parameters));
     std::vector<RgbImage> tiles;
     std::vector<std::string> captions;
     for (size_t k = 0; k < tasks.size(); ++k) {
       const RgbImage picture = to_rgb8(seen[static_cast<int64_t>(k)]);
       const std::string file = "view_" + stem_of(tasks, k) + suffix + ".png";
-      folder.add_file(file, encode_png(picture));
+      folder.add_file(file, encode_png(picture, parameters));
       files["views"].push_back(file);
       if (last) task_files[k]["file"] = file;
       tiles.push_back(upscale_nearest(picture, display_factor(stage.views->height())));
       captions.push_back(tasks[k].view->name() + ": " + tasks[k].prompt);
     }
-    folder.add_file("sheet" + suffix + ".png", encode_png(make_sheet(tiles, captions)));
+    folder.add_file("sheet" + suffix + ".png", encode_png(make_sheet(tiles, captions), parameters));
     stage_files.push_back(files);
   }
   if (!attention_maps.empty()) {
@@ -63,7 +70,7 @@ std::filesystem::path write_sample(const std::filesystem::path& out, const std::
     for (size_t k = 0; k < tasks.size(); ++k) {
       task_files[k]["attention_files"] = "attention_step<NN>_" + stem_of(tasks, k) + ".png";
       for (int64_t i = 0; i < maps.size(0); ++i) {
-        char step[32];
+        char step[48];
         std::snprintf(step, sizeof step, "attention_step%02lld_", static_cast<long long>(i));
         const RgbImage heat = to_rgb8(heat_map(maps[i][static_cast<int64_t>(k)]));
         folder.add_file(step + stem_of(tasks, k) + ".png", encode_png(upscale_nearest(heat, 4)));

@@ -21,11 +21,11 @@ struct StageImages {
   const ViewStack* views;  // the tasks' views at this stage's size
 };
 
-// Writes OUT/sample_NNN/ (the next free number) and returns its path. `metadata` gets the
-// written files' names added. attention_maps: per step (N, R, R), or empty.
+// Writes OUT/sample_NNN/ (the next free number), or OUT/<folder_name>/, and returns its path.
+// `metadata` gets the written files' names added. attention_maps: per step (N, R, R), or empty.
 std::filesystem::path write_sample(const std::filesystem::path& out, const std::vector<Task>& tasks,
                                    const std::vector<StageImages>& stages,
                                    const std::vector<torch::Tensor>& attention_maps,
-                                   nlohmann::json metadata);
+                                   nlohmann::json metadata, const std::string& folder_name = "");
 
 }  // namespace anagram::detail

@@ -293,15 +293,13 @@ bool verify_bundle_files(const Manifest& m) {
                           " bytes, the manifest says " + std::to_string(expected.bytes) +
                           " (a damaged or replaced file)");
     }
-    std::ifstream in(path, std::ios::binary);
-    detail::Sha256 hash;
-    std::vector<char> chunk(1 << 20);
-    while (in) {
-      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      hash.update(chunk.data(), static_cast<size_t>(in.gcount()));
+    std::string actual;
+    try {
+      actual = detail::sha256_of_file(path.string());
+    } catch (const Error&) {
+      bundle_error(m, "cannot read file '" + printable(file) + "'");
     }
-    if (!in.eof()) bundle_error(m, "cannot read file '" + printable(file) + "'");
-    if (hash.hex_digest() != expected.sha256) {
+    if (actual != expected.sha256) {
       bundle_error(m, "file '" + printable(file) +
                           "' does not match its SHA-256 in manifest.json (a damaged or "
                           "replaced file)");

@@ -85,17 +85,6 @@ nlohmann::json rows_to_json(const torch::Tensor& table) {
   return out;
 }
 
-std::string file_sha256(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  detail::Sha256 hash;
-  std::vector<char> chunk(1 << 20);
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    hash.update(chunk.data(), static_cast<size_t>(in.gcount()));
-  }
-  return hash.hex_digest();
-}
-
 // The per-step records of one stage of one sample (they stay on the device until the end).
 struct StageRecords {
   std::vector<torch::Tensor> weights, scales, scores, maps;
@@ -261,9 +250,10 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options, const Sess
   }
   if (!options.embeddings_cache.empty()) {
     const auto it = manifest.files.find(manifest.text_encoder.file);
-    impl->text_encoder_sha256 = it != manifest.files.end()
-                                    ? it->second.sha256
-                                    : file_sha256(manifest.path_of(manifest.text_encoder.file));
+    impl->text_encoder_sha256 =
+        it != manifest.files.end()
+            ? it->second.sha256
+            : detail::sha256_of_file(manifest.path_of(manifest.text_encoder.file));
   }
   SessionOptions recorded = options;
   recorded.threads = at::get_num_threads();  // what metadata needs to reproduce the bytes
@@ -304,9 +294,11 @@ torch::Tensor Session::encode(const std::vector<std::string>& prompts) {
   }
   if (!missing.empty()) {
     if (!impl_->text) impl_->text = TextEncoder::load(manifest_, impl_->text_device, dtype_);
-    const torch::Tensor states = impl_->text->encode(missing);
     for (size_t i = 0; i < missing.size(); ++i) {
-      const torch::Tensor state = states[static_cast<int64_t>(i)].to(device_);
+      // One prompt per call, as the published code encodes them: a prompt's states then do
+      // not depend on which other prompts share its batch (kernels round differently for
+      // other batch sizes), so a cached prompt and a fresh one give the same bytes.
+      const torch::Tensor state = impl_->text->encode({missing[i]})[0].to(device_);
       impl_->embeddings[missing[i]] = state;
       if (!options_.embeddings_cache.empty()) {
         std::error_code ec;
@@ -566,8 +558,9 @@ GenerateResult Session::generate(const GenerationPlan& plan, const fs::path& out
     }
     const std::vector<torch::Tensor> maps =
         records.empty() ? std::vector<torch::Tensor>{} : records[0].maps;
-    SampleResult sample{detail::write_sample(out, plan.tasks, stage_images, maps, metadata), seed,
-                        sample_seconds};
+    const std::string folder = callbacks.folder_name ? callbacks.folder_name(seed) : "";
+    SampleResult sample{detail::write_sample(out, plan.tasks, stage_images, maps, metadata, folder),
+                        seed, sample_seconds};
     spdlog::info("wrote {} ({:.2f} s)", sample.dir.string(), sample_seconds);
     result.samples.push_back(sample);
     if (callbacks.sample_done) callbacks.sample_done(sample);

@@ -26,8 +26,11 @@ RgbImage upscale_nearest(const RgbImage& image, int factor);
 // Tiles side by side on a white sheet, each with its caption (ASCII) underneath.
 RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::string>& captions);
 
-// PNG file bytes (deterministic: the same pixels give the same bytes).
-std::string encode_png(const RgbImage& image);
+// PNG file bytes (deterministic: the same pixels and text give the same bytes). Each text entry
+// becomes an uncompressed iTXt chunk (UTF-8) after the header, as stable-diffusion tools write
+// their "parameters": image viewers and `exiftool` show it.
+std::string encode_png(const RgbImage& image,
+                       const std::vector<std::pair<std::string, std::string>>& text = {});
 
 // Writes `bytes` to a temporary file beside `path` and renames it into place, so readers never
 // see a half-written file. Throws anagram::Error(kIo).

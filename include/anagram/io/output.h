@@ -5,8 +5,8 @@
 // OUT (so a second run continues the numbering) and is renamed into place only if that name is
 // still free (renameat2 RENAME_NOREPLACE: no race with another run); files and folders already
 // in OUT are never removed or replaced. While a sample is written it lives in a hidden
-// OUT/.sample_NNN.tmp-PID folder, removed on any error; one left behind by a killed run is
-// removed by a later run once process PID has gone.
+// OUT/.sample_NNN.tmp-PID (or .seed_NNN.tmp-PID) folder, removed on any error; one left behind
+// by a killed run is removed by a later run once process PID has gone.
 #pragma once
 
 #include <filesystem>
@@ -26,11 +26,12 @@ void prepare_output_dir(const std::filesystem::path& dir);
 int next_sample_number(const std::filesystem::path& dir);
 
 // Collects a sample's files in a hidden temporary folder; commit() renames it to the first free
-// sample_NNN. If commit() is never reached (error, interrupt), the destructor removes the
-// temporary folder.
+// sample_NNN, or to `name` when one is given (batch runs name samples by seed: seed_NNN), which
+// must then still be free. If commit() is never reached (error, interrupt), the destructor
+// removes the temporary folder.
 class SampleFolder {
  public:
-  explicit SampleFolder(const std::filesystem::path& parent);
+  explicit SampleFolder(const std::filesystem::path& parent, const std::string& name = "");
   ~SampleFolder();
   SampleFolder(const SampleFolder&) = delete;
   SampleFolder& operator=(const SampleFolder&) = delete;
@@ -40,6 +41,7 @@ class SampleFolder {
 
  private:
   std::filesystem::path parent_;
+  std::string name_;  // "" = the next free sample_NNN
   std::filesystem::path temp_path_;
   bool committed_ = false;
 };

@@ -84,6 +84,8 @@ struct RunCallbacks {
   // partial sample.
   const std::atomic<bool>* interrupted = nullptr;
   std::string command_line;  // recorded in metadata.json
+  // The folder name of the sample with this seed ("" or unset: the next free sample_NNN).
+  std::function<std::string(uint64_t seed)> folder_name;
   // Time the UNet calls and the anti-segregation step separately (synchronising the device
   // around them: for benchmarks only).
   bool profile = false;

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# End-to-end tests of `anagram batch` on the bundled model: a 20-line job file killed with
+# SIGKILL mid-run reruns to completion with every sample once and no partial file; two shards
+# make the same files as one run; invalid lines run nothing; a failing job does not stop the rest.
+# Usage: batch_test.sh ANAGRAM_BINARY BUNDLE_DIR
+set -u
+bin=$1
+bundle=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+check() { if eval "$2"; then passed=$((passed + 1)); echo "ok: $1"; else failed=$((failed + 1)); echo "FAILED: $1"; fi; }
+
+jobs="$work/jobs.jsonl"
+for i in $(seq 1 20); do
+  printf '{"prompts": ["a dog %d", "a cat"], "views": ["rot180"], "seeds": [%d], "out": "pair%d"}\n' \
+    "$i" "$i" "$((i % 3))" >>"$jobs"
+done
+common=(--bundle "$bundle" --set steps=2 --set stages=1 -q)
+
+# 1. Killed at some moment, rerun to completion.
+"$bin" batch "$jobs" "${common[@]}" --out "$work/run" >"$work/first.out" 2>/dev/null &
+pid=$!
+for _ in $(seq 600); do
+  [ "$(find "$work/run" -mindepth 2 -maxdepth 2 -name 'seed_*' 2>/dev/null | wc -l)" -ge 4 ] && break
+  sleep 0.1
+done
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+done_before=$(find "$work/run" -mindepth 2 -maxdepth 2 -name 'seed_*' | wc -l)
+check "the killed run left only complete samples" \
+  '[ "$done_before" -ge 4 ] && [ "$done_before" -lt 20 ] && [ -z "$(find "$work/run" -mindepth 2 -maxdepth 2 -name "seed_*" ! -exec test -s "{}/metadata.json" \; -print)" ]'
+"$bin" batch "$jobs" "${common[@]}" --out "$work/run" >"$work/second.out" 2>"$work/second.err"
+rc=$?
+check "the rerun completes (exit 0)" '[ "$rc" -eq 0 ]'
+check "every sample once" '[ "$(find "$work/run" -mindepth 2 -maxdepth 2 -name "seed_*" | wc -l)" -eq 20 ]'
+check "no partial or temporary file left" '[ -z "$(find "$work/run" -name ".*")" ]'
+check "the rerun skipped what was complete" 'grep -q "$done_before already complete" "$work/second.err"'
+check "the rerun printed only the new samples" '[ "$(wc -l <"$work/second.out")" -eq $((20 - done_before)) ]'
+check "summary has a line per sample and run" '[ "$(grep -c "\"status\":\"done\"" "$work/run/summary.jsonl")" -ge $((20 - done_before)) ] && [ "$(grep -c "\"status\":\"skipped\"" "$work/run/summary.jsonl")" -eq "$done_before" ]'
+check "metadata records the job's seed" 'grep -q "\"seed\": 7" "$work/run/pair1/seed_000007/metadata.json"'
+
+# 2. Two shards make the same files as one run.
+head -6 "$jobs" >"$work/six.jsonl"
+"$bin" batch "$work/six.jsonl" "${common[@]}" --out "$work/whole" >/dev/null 2>&1
+"$bin" batch "$work/six.jsonl" "${common[@]}" --out "$work/sharded" --shard 0/2 >/dev/null 2>&1
+SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=2 "$bin" batch "$work/six.jsonl" "${common[@]}" --out "$work/sharded" >/dev/null 2>&1
+same=1
+for f in $(cd "$work/whole" && find . -name '*.png' | sort); do
+  cmp -s "$work/whole/$f" "$work/sharded/$f" || same=0
+done
+check "two shards = one run" '[ "$same" -eq 1 ] && [ "$(cd "$work/whole" && find . -name "*.png" | wc -l)" -eq "$(cd "$work/sharded" && find . -name "*.png" | wc -l)" ] && [ -s "$work/sharded/summary.shard-1-of-2.jsonl" ]'
+
+# 3. Invalid lines: line-numbered errors, nothing runs.
+printf '%s\n' '{"prompts": ["a"]}' '{"prompts": ["a"], "steps": -1}' '{"prompts": ' >"$work/bad.jsonl"
+"$bin" batch "$work/bad.jsonl" --bundle "$bundle" --out "$work/bad" >"$work/bad.out" 2>"$work/bad.err"
+rc=$?
+check "invalid lines exit 2" '[ "$rc" -eq 2 ]'
+check "errors name line and field" 'grep -q "line 2: steps:" "$work/bad.err" && grep -q "line 3:" "$work/bad.err"'
+check "nothing ran" '[ ! -e "$work/bad" ] && [ ! -s "$work/bad.out" ]'
+"$bin" batch "$work/bad.jsonl" "${common[@]}" --out "$work/skip" --skip-invalid >/dev/null 2>&1
+rc=$?
+check "--skip-invalid runs the rest and exits 1" '[ "$rc" -eq 1 ] && [ -d "$work/skip/job_1/seed_000000" ]'
+
+# 4. A failing job is reported; the others go on.
+mkdir -p "$work/fail" && echo "not a folder" >"$work/fail/blocked"
+printf '%s\n' '{"prompts": ["a"], "out": "blocked"}' '{"prompts": ["b"], "out": "fine"}' >"$work/fail.jsonl"
+"$bin" batch "$work/fail.jsonl" "${common[@]}" --out "$work/fail" >/dev/null 2>"$work/fail.err"
+rc=$?
+check "a failing job gives exit 1" '[ "$rc" -eq 1 ]'
+check "the other job ran" '[ -d "$work/fail/fine/seed_000000" ]'
+check "the failure is in the summary" 'grep -q "\"status\":\"failed\"" "$work/fail/summary.jsonl"'
+check "the user's file is untouched" '[ "$(cat "$work/fail/blocked")" = "not a folder" ]'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
