@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end tests of `anagram batch` on the bundled model: a 20-line job file killed with
 # SIGKILL mid-run reruns to completion with every sample once and no partial file; two shards
-# make the same files as one run; invalid lines run nothing; a failing job does not stop the rest.
-# Usage: batch_test.sh ANAGRAM_BINARY BUNDLE_DIR
+# make the same files as one run; invalid lines run nothing; a failing job does not stop the rest;
+# `anagram score` writes its table for the outputs.
+# Usage: batch_test.sh ANAGRAM_BINARY BUNDLE_DIR SCORER_DIR
 set -u
 bin=$1
 bundle=$2
+scorer=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0
@@ -72,6 +74,31 @@ check "a failing job gives exit 1" '[ "$rc" -eq 1 ]'
 check "the other job ran" '[ -d "$work/fail/fine/seed_000000" ]'
 check "the failure is in the summary" 'grep -q "\"status\":\"failed\"" "$work/fail/summary.jsonl"'
 check "the user's file is untouched" '[ "$(cat "$work/fail/blocked")" = "not a folder" ]'
+
+# 5. Scores of the outputs: table, CSV, JSON; the best per set; the user's files kept.
+"$bin" score "$work/run" --scorer "$scorer" -q --csv "$work/scores.csv" --json "$work/scores.json" \
+  --summary-csv "$work/summary.csv" >"$work/table.out" 2>"$work/score.err"
+rc=$?
+check "score exits 0" '[ "$rc" -eq 0 ]'
+check "the table has the method row" 'grep -q "^mtl  *20 " "$work/table.out"'
+check "one CSV row per sample" '[ "$(wc -l <"$work/scores.csv")" -eq 21 ] && [ "$(grep -c "/seed_0000" "$work/scores.csv")" -eq 20 ]'
+check "summary and JSON written" '[ "$(wc -l <"$work/summary.csv")" -eq 2 ] && grep -q "\"concealment_q95\"" "$work/scores.json"'
+echo "keep me" >"$work/mine.csv"
+"$bin" score "$work/run" --scorer "$scorer" -q --csv "$work/mine.csv" >/dev/null 2>"$work/keep.err"
+rc=$?
+check "an existing output file is refused (exit 2) and kept" '[ "$rc" -eq 2 ] && [ "$(cat "$work/mine.csv")" = "keep me" ] && grep -q "force" "$work/keep.err"'
+"$bin" score "$work/run" -q >/dev/null 2>"$work/noscorer.err"
+rc=$?
+check "no scorer: exit 2 with the way out" '[ "$rc" -eq 2 ] && grep -q "export_clip_scorer" "$work/noscorer.err"'
+printf '%s\n' '{"prompts": ["a dog", "a cat"], "views": ["jigsaw"], "seeds": [0, 1, 2, 3], "out": "four"}' >"$work/four.jsonl"
+"$bin" batch "$work/four.jsonl" "${common[@]}" --out "$work/four" >/dev/null 2>&1
+"$bin" score "$work/four" --scorer "$scorer" -q --select 1 --csv "$work/four.csv" >"$work/best.out" 2>/dev/null
+best=$(awk -F, 'NR > 1 { if ($7 > max || NR == 2) { max = $7; f = $1 } } END { print f }' "$work/four.csv")
+check "--select 1 prints the sample of highest alignment" '[ "$(wc -l <"$work/best.out")" -eq 1 ] && [ "$(cat "$work/best.out")" = "$best" ]'
+echo "garbage" >"$work/four/four/seed_000002/anagram.png"
+"$bin" score "$work/four" --scorer "$scorer" -q >"$work/broken.out" 2>"$work/broken.err"
+rc=$?
+check "a damaged picture is reported, the rest scored, exit 1" '[ "$rc" -eq 1 ] && grep -q "seed_000002" "$work/broken.err" && grep -q "^mtl  *3 " "$work/broken.out"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -12,9 +12,16 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
+#define STBI_NO_HDR
+#define STBI_NO_LINEAR
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #include <stb_easy_font.h>
+#include <stb_image.h>
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
@@ -142,6 +149,37 @@ std::string encode_png(const RgbImage& image,
   for (const auto& [keyword, value] : text) chunks += itxt_chunk(keyword, value);
   bytes.insert(kAfterHeader, chunks);
   return bytes;
+}
+
+RgbImage read_png(const std::filesystem::path& path, int max_side) {
+  constexpr uintmax_t kMaxPngBytes = 64u << 20;
+  const auto fail = [&](const std::string& what) {
+    throw Error(ErrorKind::kInvalidArgument, "picture '" + path.string() + "': " + what);
+  };
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) fail("cannot read it: " + ec.message());
+  if (size > kMaxPngBytes) fail("larger than 64 MiB");
+  std::string bytes(static_cast<size_t>(size), '\0');
+  std::ifstream in(path, std::ios::binary);
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) fail("cannot read it");
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int length = static_cast<int>(bytes.size());
+  int width = 0, height = 0, channels = 0;
+  if (!stbi_info_from_memory(data, length, &width, &height, &channels)) fail("not a PNG picture");
+  if (width < 1 || height < 1 || width > max_side || height > max_side) {
+    fail(std::to_string(width) + "x" + std::to_string(height) + " pixels; at most " +
+         std::to_string(max_side) + " a side");
+  }
+  if (stbi_is_16_bit_from_memory(data, length)) fail("16-bit PNGs are not read");
+  stbi_uc* pixels = stbi_load_from_memory(data, length, &width, &height, &channels, 3);
+  if (pixels == nullptr) fail(std::string("damaged PNG (") + stbi_failure_reason() + ")");
+  RgbImage out;
+  out.width = width;
+  out.height = height;
+  out.pixels.assign(pixels, pixels + static_cast<size_t>(width) * height * 3);
+  stbi_image_free(pixels);
+  return out;
 }
 
 void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {

@@ -9,6 +9,7 @@
 #include "anagram/core/error.h"
 #include "core/json_fields.h"
 #include "core/sha256.h"
+#include "models/model_folder.h"
 
 namespace anagram {
 namespace {
@@ -34,30 +35,8 @@ constexpr size_t kMaxDescription = 4000;
   throw Error(ErrorKind::kBundle, "bundle '" + printable(m.dir.string()) + "': " + what);
 }
 
-// A file named by the manifest must be a plain relative path that stays inside the bundle
-// (symbolic links are followed before the check).
-void check_file(const Manifest& m, const JsonFields& where, const std::string& key,
-                const std::string& file) {
-  const fs::path relative(file);
-  if (file.empty() || relative.is_absolute()) {
-    where.fail(key, "must be a path relative to the bundle folder, got '" + printable(file) + "'");
-  }
-  std::error_code ec;
-  const fs::path root = fs::weakly_canonical(m.dir, ec);
-  const fs::path target = fs::weakly_canonical(m.dir / relative, ec);
-  const auto mismatch = std::mismatch(root.begin(), root.end(), target.begin(), target.end());
-  if (ec || mismatch.first != root.end()) {
-    where.fail(key, "'" + printable(file) + "' leaves the bundle folder");
-  }
-  if (!fs::is_regular_file(target, ec)) {
-    where.fail(key, "file '" + printable(file) + "' does not exist");
-  }
-}
-
 std::string file_key(const JsonFields& where, const Manifest& m, const std::string& key) {
-  const std::string file = where.string(key, kMaxPath);
-  check_file(m, where, key, file);
-  return file;
+  return detail::folder_file(m.dir, "bundle folder", where, key, kMaxPath);
 }
 
 c10::ScalarType read_dtype(const JsonFields& where, const std::string& key,
@@ -115,22 +94,6 @@ StageEntry read_stage(const Manifest& m, const JsonFields& s, int stage) {
   return e;
 }
 
-std::string read_text(const fs::path& path, uintmax_t max_bytes, const Manifest& m) {
-  std::error_code ec;
-  const uintmax_t size = fs::file_size(path, ec);
-  if (ec) bundle_error(m, "cannot read manifest.json: " + ec.message());
-  if (size > max_bytes) {
-    bundle_error(m, "manifest.json is " + std::to_string(size) + " bytes; at most " +
-                        std::to_string(max_bytes) + " are accepted");
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes(static_cast<size_t>(size), '\0');
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) {
-    bundle_error(m, "cannot read manifest.json");
-  }
-  return bytes;
-}
-
 }  // namespace
 
 std::string default_bundle_path() {
@@ -184,7 +147,10 @@ Manifest read_manifest(const fs::path& bundle_dir) {
   const fs::path manifest_path = bundle_dir / "manifest.json";
   if (!fs::is_regular_file(manifest_path, ec)) bundle_error(m, "has no manifest.json");
 
-  return parse_manifest(read_text(manifest_path, kMaxManifestBytes, m), bundle_dir);
+  return parse_manifest(
+      detail::read_manifest_bytes(manifest_path, kMaxManifestBytes,
+                                  [&](const std::string& what) { bundle_error(m, what); }),
+      bundle_dir);
 }
 
 Manifest parse_manifest(const std::string& bytes, const fs::path& bundle_dir) {
@@ -259,16 +225,7 @@ Manifest parse_manifest(const std::string& bytes, const fs::path& bundle_dir) {
     if (m.schema_version >= 2) {
       const JsonFields files = j.object("files");
       for (const auto& file : m.named_files()) {
-        if (!files.has(file)) files.fail(file, "is missing (every named file needs a hash)");
-        const JsonFields entry = files.object(file);
-        FileEntry f;
-        f.sha256 = entry.string("sha256", 64);
-        if (f.sha256.size() != 64 ||
-            f.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
-          entry.fail("sha256", "must be 64 lower-case hex digits");
-        }
-        f.bytes = entry.unsigned_integer("bytes");
-        m.files[file] = f;
+        m.files[file] = detail::read_file_entry(files, file);
       }
     }
   } catch (const Error& e) {
@@ -284,26 +241,8 @@ bool verify_bundle_files(const Manifest& m) {
   std::set<std::string> done;
   for (const auto& file : m.named_files()) {
     if (!done.insert(file).second) continue;
-    const FileEntry& expected = m.files.at(file);
-    const fs::path path = m.dir / file;
-    std::error_code ec;
-    const uintmax_t size = fs::file_size(path, ec);
-    if (ec || size != expected.bytes) {
-      bundle_error(m, "file '" + printable(file) + "' has " + std::to_string(size) +
-                          " bytes, the manifest says " + std::to_string(expected.bytes) +
-                          " (a damaged or replaced file)");
-    }
-    std::string actual;
-    try {
-      actual = detail::sha256_of_file(path.string());
-    } catch (const Error&) {
-      bundle_error(m, "cannot read file '" + printable(file) + "'");
-    }
-    if (actual != expected.sha256) {
-      bundle_error(m, "file '" + printable(file) +
-                          "' does not match its SHA-256 in manifest.json (a damaged or "
-                          "replaced file)");
-    }
+    const std::string problem = detail::file_mismatch(m.dir, file, m.files.at(file));
+    if (!problem.empty()) bundle_error(m, problem);
   }
   return true;
 }

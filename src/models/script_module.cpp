@@ -391,7 +391,7 @@ void check_archive(const ModuleFile& file) {
 std::string ModuleFile::path() const { return (std::filesystem::path(bundle) / file).string(); }
 
 std::string ModuleFile::describe() const {
-  return "bundle '" + printable(bundle) + "': " + role + " '" + printable(file) + "'";
+  return folder_kind + " '" + printable(bundle) + "': " + role + " '" + printable(file) + "'";
 }
 
 bool operator_allowed(const std::string& qualified_name) {

@@ -23,9 +23,10 @@ namespace anagram::detail {
 
 // A module file of a bundle, for messages: "bundle 'models/x': the UNet 'unet.pt' ...".
 struct ModuleFile {
-  std::string bundle;  // the bundle folder
-  std::string file;    // relative to the bundle folder
-  std::string role;    // "the UNet", "the text encoder", ...
+  std::string bundle;                  // the bundle folder
+  std::string file;                    // relative to the bundle folder
+  std::string role;                    // "the UNet", "the text encoder", ...
+  std::string folder_kind = "bundle";  // "scorer" for a scoring CLIP
   std::string path() const;
   std::string describe() const;  // "bundle '...': <role> '<file>'"
 };

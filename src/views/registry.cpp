@@ -22,7 +22,8 @@
   X(patch_permute)           \
   X(pixel_permute)           \
   X(inner_circle)            \
-  X(square_hinge)
+  X(square_hinge)            \
+  X(jigsaw)
 
 namespace anagram {
 namespace views_detail {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "anagram/views/views.h"
+#include "core/splitmix64.h"
 
 namespace anagram::views_detail {
 
@@ -47,17 +48,7 @@ double parse_finite(const std::string& view, const std::string& text, const std:
 // Shortest decimal text that reads back as the same double ("1.5", "0.375").
 std::string format_double(double value);
 
-// splitmix64 (Steele, Lea, Flood 2014): a tiny PRNG with identical output on every machine.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next();
-  // Uniform in [0, bound), bound >= 1, by rejection (no modulo bias).
-  uint64_t below(uint64_t bound);
-
- private:
-  uint64_t state_;
-};
+using detail::SplitMix64;  // shared with the bootstrap of `anagram score`
 
 // Seeded Fisher-Yates shuffle of 0..n-1: for i = n-1 .. 1, swap(p[i], p[rng.below(i + 1)]).
 // The same seed gives the same permutation on every machine (scripts/golden_views.py mirrors it).

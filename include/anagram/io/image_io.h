@@ -32,6 +32,11 @@ RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::s
 std::string encode_png(const RgbImage& image,
                        const std::vector<std::pair<std::string, std::string>>& text = {});
 
+// Reads an 8-bit PNG (grey, RGB or with alpha, which is dropped) as RGB. The file is the
+// user's, so it is bounded: at most 64 MiB and max_side pixels a side, checked before decoding.
+// Throws Error(kInvalidArgument) naming the file.
+RgbImage read_png(const std::filesystem::path& path, int max_side = 4096);
+
 // Writes `bytes` to a temporary file beside `path` and renames it into place, so readers never
 // see a half-written file. Throws anagram::Error(kIo).
 void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
