@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # libopenblas0-pthread: Debian's LibTorch calls the BLAS it finds through the alternatives
 # system; without OpenBLAS that is the reference BLAS, several times slower on the CPU.
 packages=(build-essential cmake libtorch-dev libopenblas0-pthread libcli11-dev
-          nlohmann-json3-dev libspdlog-dev libstb-dev libgtest-dev zlib1g-dev libssl-dev)
+          nlohmann-json3-dev libspdlog-dev libstb-dev libgtest-dev zlib1g-dev libssl-dev
+          libwebp-dev fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

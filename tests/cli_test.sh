@@ -177,5 +177,22 @@ check "--help exits 0" '[ "$rc" -eq 0 ] && grep -q "gen" "$work/stdout"'
 run gen --help
 check "gen --help documents --view" '[ "$rc" -eq 0 ] && grep -q -- "--view" "$work/stdout"'
 
+# 7. anagram animate: a WebP beside the sample, the user's file kept, PNG frames on request.
+run gen --bundle "$bundle" -p "houseplants" -p "marilyn monroe" --view jigsaw --stages 1 --steps 2 \
+  --out "$work/jig" --quiet
+check "jigsaw view runs" '[ "$rc" -eq 0 ] && [ -s "$work/jig/sample_000/view_1_jigsaw_marilyn-monroe.png" ]'
+run animate "$work/jig/sample_000" --frames 6 --hold 2 -q
+webp="$work/jig/sample_000/animation_64.webp"
+check "animate writes a WebP" '[ "$rc" -eq 0 ] && [ "$(head -c 4 "$webp")" = "RIFF" ] && [ "$(head -c 12 "$webp" | tail -c 4)" = "WEBP" ] && grep -q "animation_64.webp" "$work/stdout"'
+cp "$webp" "$work/first.webp"
+run animate "$work/jig/sample_000" -q
+check "an existing animation is kept (exit 2)" '[ "$rc" -eq 2 ] && cmp -s "$webp" "$work/first.webp" && grep -q "force" "$work/stderr"'
+run animate "$work/jig/sample_000" --png-frames "$work/frames" --frames 3 --hold 1 -q
+check "--png-frames writes every frame" '[ "$rc" -eq 0 ] && [ "$(ls "$work/frames" | wc -l)" -eq 8 ]'
+run animate "$work/nonexistent" -q
+check "animate of a missing sample: exit 2, one line" '[ "$rc" -eq 2 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ]'
+run animate "$work/jig/sample_000" --display 100 --out "$work/x.webp" -q
+check "a bad display size: exit 2, nothing written" '[ "$rc" -eq 2 ] && [ ! -e "$work/x.webp" ]'
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -112,7 +112,10 @@ TEST_F(Stage2Golden, NoiseOrderConditionAndEveryStepMatchThePythonRun) {
     EXPECT_LT(relative_diff(records[i].combined.scores, golden("scores")[i]), 1e-4);
     EXPECT_LT(relative_diff(records[i].combined.weights, golden("weights")[i]), 1e-4);
     EXPECT_LT(relative_diff(records[i].combined.scale, golden("rect_scale")[i]), 1e-4);
-    EXPECT_LT(relative_diff(crop(records[i].sample), golden("x_steps")[i]), 1e-4);
+    // 3e-4: float32 rounding grows over the steps and depends on the CPU's kernels (the same
+    // code gave under 1e-4 on one machine and 1.6e-4 to 1.8e-4 at the last step on an AVX-512
+    // one); the free-running check below bounds the picture itself.
+    EXPECT_LT(relative_diff(crop(records[i].sample), golden("x_steps")[i]), 3e-4);
   }
   // Free-running over 4 steps: far below one 8-bit level (2/255) of the picture.
   EXPECT_LT((x2 - golden("result")).abs().max().item<double>(), 1e-3);

@@ -8,25 +8,15 @@
 
 #include "anagram/core/error.h"
 #include "anagram/io/image_io.h"
-#include "core/json_fields.h"
-#include "models/model_folder.h"
+#include "anagram/pipeline/sample_record.h"
 
 namespace anagram {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uintmax_t kMaxMetadataBytes = 64u << 20;
-
 [[noreturn]] void sample_error(const fs::path& folder, const std::string& what) {
   throw Error(ErrorKind::kInvalidArgument, "sample '" + printable(folder.string()) + "': " + what);
-}
-
-// (H, W, 3) uint8 -> the picture seen through `view`, (H, W, 3) uint8. Views act on [-1, 1]
-// pixels (negate is 255 - x), so the picture goes there and back exactly.
-torch::Tensor view_picture(const View& view, const torch::Tensor& picture) {
-  const torch::Tensor x = picture.permute({2, 0, 1}).to(torch::kDouble) / 127.5 - 1;
-  return ((view.apply(x) + 1) * 127.5).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0});
 }
 
 std::string csv_field(const std::string& text) {
@@ -103,57 +93,36 @@ std::vector<fs::path> find_sample_folders(const std::vector<fs::path>& roots, in
 }
 
 ScoredSample score_sample_folder(const ClipScorer& scorer, const fs::path& folder, int size) {
+  const SampleRecord record = read_sample_record(folder, size);
   ScoredSample sample;
   sample.folder = folder;
-  std::vector<ViewPtr> views;
-  std::string picture_file;
-  try {
-    const std::string bytes =
-        detail::read_manifest_bytes(folder / "metadata.json", kMaxMetadataBytes,
-                                    [&](const std::string& what) { sample_error(folder, what); });
-    const nlohmann::json doc =
-        detail::parse_json_bounded(bytes, ErrorKind::kInvalidArgument, "metadata.json", 64);
-    const detail::JsonFields j(doc, "", ErrorKind::kInvalidArgument);
-    const GenerateRequest request = GenerateRequest::from_json(j.raw("request"));
-    sample.group = method_label(request);
-    sample.seed = j.unsigned_integer("seed");
-    for (const Task& task : resolve_tasks(request)) {
-      sample.prompts.push_back(task.prompt);
-      sample.views.push_back(task.view->spec());
-      views.push_back(task.view);
-    }
-    const auto files = j.objects("files", 8);
-    if (files.empty()) j.fail("files", "lists no pictures");
-    const detail::JsonFields* chosen = size == 0 ? &files.back() : nullptr;
-    for (const auto& f : files) {
-      if (size != 0 && f.integer("size", 1, 65536) == size) chosen = &f;
-    }
-    if (chosen == nullptr)
-      sample_error(folder, "has no " + std::to_string(size) + "-pixel picture");
-    sample.picture_size = static_cast<int>(chosen->integer("size", 1, 65536));
-    picture_file = detail::folder_file(folder, "sample folder", *chosen, "anagram", 255);
-  } catch (const Error& e) {
-    if (e.detail().rfind("sample '", 0) == 0) throw;
-    sample_error(folder, "metadata.json" + (e.field().empty() ? "" : " '" + e.field() + "'") +
-                             ": " + e.detail());
+  sample.group = method_label(record.request);
+  sample.seed = record.seed;
+  sample.picture_size = record.picture_size;
+  for (const Task& task : record.tasks) {
+    sample.prompts.push_back(task.prompt);
+    sample.views.push_back(task.view->spec());
   }
-  const RgbImage image = read_png(folder / picture_file);
+  const RgbImage image = read_png(record.picture);
   if (image.width != sample.picture_size || image.height != sample.picture_size) {
-    sample_error(folder, "'" + picture_file + "' is " + std::to_string(image.width) + "x" +
-                             std::to_string(image.height) + ", metadata.json says " +
-                             std::to_string(sample.picture_size));
+    sample_error(folder, "'" + record.picture.filename().string() + "' is " +
+                             std::to_string(image.width) + "x" + std::to_string(image.height) +
+                             ", metadata.json says " + std::to_string(sample.picture_size));
   }
-  const torch::Tensor picture = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
-                                                 {image.height, image.width, 3}, torch::kByte)
-                                    .clone();
   std::vector<torch::Tensor> seen;
-  for (const ViewPtr& view : views) seen.push_back(view_picture(*view, picture));
-  const torch::Tensor s = scorer.similarity(torch::stack(seen), sample.prompts).to(torch::kDouble);
-  const int64_t n = s.size(0);
-  sample.similarity.assign(static_cast<size_t>(n), std::vector<double>(static_cast<size_t>(n)));
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t k = 0; k < n; ++k) sample.similarity[i][k] = s[i][k].item<double>();
+  for (const Task& task : record.tasks) {
+    RgbImage viewed = view_of(*task.view, image);
+    seen.push_back(
+        torch::from_blob(viewed.pixels.data(), {viewed.height, viewed.width, 3}, torch::kByte)
+            .clone());
   }
+  // One host copy of the small (N, N) matrix, not N * N item() calls.
+  const torch::Tensor s =
+      scorer.similarity(torch::stack(seen), sample.prompts).to(torch::kDouble).contiguous();
+  const int64_t n = s.size(0);
+  const double* values = s.data_ptr<double>();
+  for (int64_t i = 0; i < n; ++i)
+    sample.similarity.emplace_back(values + i * n, values + (i + 1) * n);
   sample.score = score_similarity(sample.similarity, scorer.manifest().logit_scale);
   return sample;
 }

@@ -41,6 +41,26 @@ RgbImage to_rgb8(const torch::Tensor& image) {
   return out;
 }
 
+RgbImage view_of(const View& view, const RgbImage& image) {
+  const torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
+                                           {image.height, image.width, 3}, torch::kByte)
+                                  .permute({2, 0, 1})
+                                  .to(torch::kDouble) /
+                              127.5 -
+                          1;
+  const torch::Tensor seen = ((view.apply(x) + 1) * 127.5)
+                                 .round()
+                                 .clamp(0, 255)
+                                 .to(torch::kByte)
+                                 .permute({1, 2, 0})
+                                 .contiguous();
+  RgbImage out;
+  out.width = image.width;
+  out.height = image.height;
+  out.pixels.assign(seen.data_ptr<uint8_t>(), seen.data_ptr<uint8_t>() + seen.numel());
+  return out;
+}
+
 RgbImage upscale_nearest(const RgbImage& image, int factor) {
   RgbImage out;
   out.width = image.width * factor;
@@ -65,8 +85,10 @@ void blit(RgbImage& dst, const RgbImage& src, int left, int top) {
   }
 }
 
-// Draws ASCII text in black with stb_easy_font's quads, scaled up `scale` times.
-void draw_text(RgbImage& dst, const std::string& text, int left, int top, int scale) {
+}  // namespace
+
+// stb_easy_font's quads, filled.
+void draw_bitmap_text(RgbImage& dst, const std::string& text, int left, int top, int scale) {
   std::string ascii;
   for (char c : text) ascii.push_back((c >= 32 && c < 127) ? c : '?');
   std::vector<char> vertices(ascii.size() * 300 + 64);
@@ -86,8 +108,6 @@ void draw_text(RgbImage& dst, const std::string& text, int left, int top, int sc
   }
 }
 
-}  // namespace
-
 RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::string>& captions) {
   constexpr int kMargin = 8, kCaption = 28, kTextScale = 2;
   int width = kMargin, height = 0;
@@ -103,7 +123,7 @@ RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::s
   for (size_t i = 0; i < tiles.size(); ++i) {
     blit(sheet, tiles[i], left, kMargin);
     if (i < captions.size()) {
-      draw_text(sheet, captions[i], left, kMargin + height + 6, kTextScale);
+      draw_bitmap_text(sheet, captions[i], left, kMargin + height + 6, kTextScale);
     }
     left += tiles[i].width + kMargin;
   }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "anagram/views/views.h"
+
 namespace anagram {
 
 struct RgbImage {
@@ -20,8 +22,15 @@ struct RgbImage {
 // round(clamp(x / 2 + 0.5, 0, 1) * 255).
 RgbImage to_rgb8(const torch::Tensor& image);
 
+// The picture as seen through `view`. Views act on [-1, 1] pixels, so negate gives 255 - x;
+// every other view only moves pixels. Exact.
+RgbImage view_of(const View& view, const RgbImage& image);
+
 // Each pixel becomes a factor x factor block (pictures of 64x64 are small to look at).
 RgbImage upscale_nearest(const RgbImage& image, int factor);
+
+// Draws ASCII text in black with the bitmap font of the sheets, scaled `scale` times.
+void draw_bitmap_text(RgbImage& image, const std::string& text, int left, int top, int scale);
 
 // Tiles side by side on a white sheet, each with its caption (ASCII) underneath.
 RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::string>& captions);

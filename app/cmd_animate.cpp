@@ -1,0 +1,120 @@
+// anagram animate SAMPLE: the anagram in motion (animated WebP, or PNG frames).
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "anagram/core/error.h"
+#include "anagram/core/error_text.h"
+#include "anagram/io/animation.h"
+#include "anagram/io/image_io.h"
+#include "anagram/pipeline/sample_record.h"
+#include "commands.h"
+
+namespace anagram::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string default_name(const SampleRecord& sample) {
+  return "animation" + (sample.picture_size == 0 ? "" : "_" + std::to_string(sample.picture_size)) +
+         ".webp";
+}
+
+}  // namespace
+
+Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
+  struct Options {
+    std::string sample;
+    std::string out;
+    std::string png_frames;
+    std::string font;
+    int size = 0;
+    int display = 0;
+    int frames = 36;
+    int hold = 12;
+    int fps = 25;
+    bool lossless = false;
+    bool force = false;
+  };
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "animate", "Animate a sample: the picture turns, flips or rearranges into each view");
+  cmd->footer(
+      "Rotations turn, flip/mirror turn over, jigsaw pieces move to their places; other views\n"
+      "cross-fade. Captions show the prompt of what is seen (DejaVu Sans, or --font).\n"
+      "Writes SAMPLE/animation_<size>.webp unless --out or --png-frames says otherwise;\n"
+      "an existing file is kept unless --force.");
+  cmd->add_option("sample", o->sample, "A sample folder written by gen or batch")->required();
+  cmd->add_option("-o,--out", o->out, "The animated WebP to write");
+  cmd->add_option("--png-frames", o->png_frames,
+                  "Write the frames as frame_NNNN.png into this new folder instead");
+  cmd->add_option("--size", o->size, "Which stage's picture: its side (64, 256); 0 = the last")
+      ->capture_default_str();
+  cmd->add_option("--display", o->display,
+                  "Side of the picture in the frames, a multiple of its side (default: 256, or "
+                  "the picture's side if larger)");
+  cmd->add_option("--frames", o->frames, "Frames per move")->capture_default_str();
+  cmd->add_option("--hold", o->hold, "Frames standing still before each move")
+      ->capture_default_str();
+  cmd->add_option("--fps", o->fps, "Frames a second")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd->add_option("--font", o->font, "TrueType font for the captions");
+  cmd->add_flag("--lossless", o->lossless, "Lossless WebP (larger; every pixel kept)");
+  cmd->add_flag("--force", o->force, "Replace an existing output file");
+
+  return [o, &global]() {
+    const SampleRecord sample = read_sample_record(o->sample, o->size);
+    const fs::path out = !o->out.empty() ? fs::path(o->out) : sample.folder / default_name(sample);
+    std::error_code ec;
+    if (o->png_frames.empty()) {
+      if (!webp_supported()) encode_webp_animation({}, false);  // says how to get it
+      if (!o->force && fs::exists(out, ec)) {
+        throw Error(ErrorKind::kInvalidArgument, "out",
+                    "'" + quote_for_error(out.string()) + "' exists; pass --force to replace it");
+      }
+    } else if (fs::exists(o->png_frames, ec)) {
+      throw Error(ErrorKind::kInvalidArgument, "png-frames",
+                  "'" + quote_for_error(o->png_frames) + "' exists; give a new folder");
+    }
+    std::optional<CaptionFont> font;
+    if (!o->font.empty()) {
+      font = CaptionFont::load(o->font);
+    } else if (const auto path = CaptionFont::default_path()) {
+      font = CaptionFont::load(*path);
+    } else if (!global.quiet) {
+      std::cerr << "anagram: warning: no TrueType font found (install fonts-dejavu-core or pass "
+                   "--font); captions use the bitmap font\n";
+    }
+    const RgbImage picture = read_png(sample.picture);
+    AnimationOptions options;
+    options.display_size =
+        o->display > 0 ? o->display : std::max(picture.width, 256 / picture.width * picture.width);
+    options.transition_frames = o->frames;
+    options.hold_frames = o->hold;
+    options.frame_ms = 1000 / o->fps;
+    const Animation animation =
+        animate_tasks(picture, sample.tasks, font ? &*font : nullptr, options);
+    if (!o->png_frames.empty()) {
+      fs::create_directories(o->png_frames);
+      for (size_t i = 0; i < animation.frames.size(); ++i) {
+        char name[32];
+        std::snprintf(name, sizeof name, "frame_%04zu.png", i);
+        write_file_atomic(fs::path(o->png_frames) / name, encode_png(animation.frames[i]));
+      }
+      std::printf("%s\n", o->png_frames.c_str());
+    } else {
+      write_file_atomic(out, encode_webp_animation(animation, o->lossless));
+      std::printf("%s\n", out.string().c_str());
+    }
+    if (!global.quiet) {
+      std::fprintf(stderr, "animate: %zu frames of %dx%d, %d ms each\n", animation.frames.size(),
+                   animation.frames[0].width, animation.frames[0].height, animation.frame_ms);
+    }
+    return 0;
+  };
+}
+
+}  // namespace anagram::cli

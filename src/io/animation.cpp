@@ -1,0 +1,302 @@
+#include "anagram/io/animation.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "anagram/core/error.h"
+#include "anagram/views/jigsaw.h"
+
+#ifdef ANAGRAM_HAVE_WEBP
+#include <webp/encode.h>
+#include <webp/mux.h>
+#endif
+
+namespace anagram {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+enum class Motion { kNone, kTurn, kTurnOverVertically, kTurnOverHorizontally, kJigsaw, kFade };
+
+struct Move {
+  Motion motion = Motion::kFade;
+  double degrees = 0;  // kTurn: clockwise on screen
+};
+
+Move move_of(const View& view) {
+  const std::string name = view.name();
+  if (name == "identity") return {Motion::kNone};
+  if (name == "rotate_cw") return {Motion::kTurn, 90};
+  if (name == "rotate_ccw") return {Motion::kTurn, -90};
+  if (name == "rotate_180") return {Motion::kTurn, 180};
+  if (name == "flip") return {Motion::kTurnOverVertically};
+  if (name == "mirror") return {Motion::kTurnOverHorizontally};
+  if (name == "jigsaw") return {Motion::kJigsaw};
+  return {Motion::kFade};
+}
+
+double smoothstep(double t) { return t * t * (3 - 2 * t); }
+
+// The frame layout: the picture (side d) centred on a square stage wide enough for any turn,
+// a caption band underneath.
+struct Layout {
+  int d = 0;        // picture side
+  int stage = 0;    // stage side
+  int caption = 0;  // caption band height
+};
+
+class Renderer {
+ public:
+  Renderer(const RgbImage& picture, const Layout& layout, const CaptionFont* font)
+      : picture_(picture), layout_(layout), font_(font) {}
+
+  // The picture on its way from upright (t = 0) to `task`'s view (t = 1), captioned.
+  RgbImage frame(const Task& task, const RgbImage& viewed, double t,
+                 const std::string& from_caption) const {
+    RgbImage out;
+    out.width = layout_.stage;
+    out.height = layout_.stage + layout_.caption;
+    out.pixels.assign(static_cast<size_t>(out.width) * out.height * 3, 255);
+    const Move move = move_of(*task.view);
+    const double half = layout_.stage / 2.0;
+    for (int y = 0; y < layout_.stage; ++y) {
+      for (int x = 0; x < layout_.stage; ++x) {
+        uint8_t* pixel = &out.pixels[(static_cast<size_t>(y) * out.width + x) * 3];
+        const double cx = x + 0.5 - half, cy = y + 0.5 - half;  // from the stage centre
+        shade(pixel, move, cx, cy, t, viewed);
+      }
+    }
+    caption(out, from_caption, 1 - t);
+    caption(out, task.prompt, t);
+    return out;
+  }
+
+ private:
+  // Nearest picture pixel under display coordinates (u, v) in [0, d), or null outside.
+  const uint8_t* at(const RgbImage& image, double u, double v) const {
+    if (u < 0 || v < 0 || u >= layout_.d || v >= layout_.d) return nullptr;
+    const int px = std::min(image.width - 1, static_cast<int>(u * image.width / layout_.d));
+    const int py = std::min(image.height - 1, static_cast<int>(v * image.height / layout_.d));
+    return &image.pixels[(static_cast<size_t>(py) * image.width + px) * 3];
+  }
+
+  // Bilinear between the display pixels around (u, v) (display pixels are nearest-scaled
+  // picture pixels, so integer scales stay crisp where the picture is not turned).
+  bool bilinear(double u, double v, uint8_t* out) const {
+    const double fu = u - 0.5, fv = v - 0.5;
+    const double u0 = std::floor(fu), v0 = std::floor(fv);
+    const double wu = fu - u0, wv = fv - v0;
+    double sum[3] = {0, 0, 0};
+    double weight = 0;
+    for (int j = 0; j < 2; ++j) {
+      for (int i = 0; i < 2; ++i) {
+        const double w = (i ? wu : 1 - wu) * (j ? wv : 1 - wv);
+        const uint8_t* p = at(picture_, u0 + i + 0.5, v0 + j + 0.5);
+        if (p == nullptr || w == 0) continue;
+        for (int k = 0; k < 3; ++k) sum[k] += w * p[k];
+        weight += w;
+      }
+    }
+    if (weight < 0.5) return false;  // outside the picture
+    for (int k = 0; k < 3; ++k) out[k] = static_cast<uint8_t>(std::lround(sum[k] / weight));
+    return true;
+  }
+
+  void shade(uint8_t* pixel, const Move& move, double cx, double cy, double t,
+             const RgbImage& viewed) const {
+    const double half = layout_.d / 2.0;
+    switch (move.motion) {
+      case Motion::kNone:
+      case Motion::kFade: {
+        const uint8_t* a = at(picture_, cx + half, cy + half);
+        const uint8_t* b = at(viewed, cx + half, cy + half);
+        if (a == nullptr) return;
+        for (int k = 0; k < 3; ++k)
+          pixel[k] = static_cast<uint8_t>(std::lround(a[k] * (1 - t) + b[k] * t));
+        return;
+      }
+      case Motion::kTurn: {
+        // Turned by phi clockwise on screen: the source is the point turned back.
+        const double phi = move.degrees * t * kPi / 180;
+        const double c = std::cos(phi), s = std::sin(phi);
+        bilinear(c * cx + s * cy + half, -s * cx + c * cy + half, pixel);
+        return;
+      }
+      case Motion::kTurnOverVertically:
+      case Motion::kTurnOverHorizontally: {
+        const double squeeze = std::cos(kPi * t);
+        if (std::abs(squeeze) < 1e-6) return;
+        const bool vertical = move.motion == Motion::kTurnOverVertically;
+        bilinear(vertical ? cx + half : cx / squeeze + half,
+                 vertical ? cy / squeeze + half : cy + half, pixel);
+        return;
+      }
+      case Motion::kJigsaw:
+        jigsaw_shade(pixel, cx + half, cy + half, t);
+        return;
+    }
+  }
+
+  // Each piece moves in a straight line from its home to its place, turning about its centre.
+  void jigsaw_shade(uint8_t* pixel, double u, double v, double t) const {
+    if (pieces_.empty()) {
+      pieces_ = jigsaw::piece_map(picture_.width);
+      moves_ = jigsaw::piece_moves();
+    }
+    const double cell = layout_.d / static_cast<double>(jigsaw::kGrid);
+    for (const jigsaw::PieceMove& m : moves_) {
+      const double home_u = (m.from_cell % jigsaw::kGrid + 0.5) * cell;
+      const double home_v = (m.from_cell / jigsaw::kGrid + 0.5) * cell;
+      const double to_u = (m.to_cell % jigsaw::kGrid + 0.5) * cell;
+      const double to_v = (m.to_cell / jigsaw::kGrid + 0.5) * cell;
+      const double mu = home_u + (to_u - home_u) * t, mv = home_v + (to_v - home_v) * t;
+      const double lu = u - mu, lv = v - mv;
+      if (lu * lu + lv * lv > 2 * cell * cell) continue;  // beyond the piece and its tabs
+      // Turned counter-clockwise by quarter_turns * 90 * t: the source turns clockwise back.
+      const double phi = m.quarter_turns_ccw * 90.0 * t * kPi / 180;
+      const double c = std::cos(phi), s = std::sin(phi);
+      const double su = home_u + c * lu - s * lv, sv = home_v + s * lu + c * lv;
+      if (su < 0 || sv < 0 || su >= layout_.d || sv >= layout_.d) continue;
+      const int pu =
+          std::min(picture_.width - 1, static_cast<int>(su * picture_.width / layout_.d));
+      const int pv =
+          std::min(picture_.height - 1, static_cast<int>(sv * picture_.height / layout_.d));
+      if (pieces_[static_cast<size_t>(pv) * picture_.width + pu] != m.from_cell) continue;
+      const uint8_t* p = &picture_.pixels[(static_cast<size_t>(pv) * picture_.width + pu) * 3];
+      std::copy(p, p + 3, pixel);
+    }
+  }
+
+  void caption(RgbImage& frame, const std::string& text, double opacity) const {
+    if (text.empty() || opacity <= 0) return;
+    const int top = layout_.stage;
+    if (font_ != nullptr) {
+      font_->draw_centered(frame, text, 0, top, frame.width, layout_.caption,
+                           static_cast<float>(opacity));
+    } else if (opacity >= 0.5) {
+      draw_bitmap_text(frame, text, 8, top + layout_.caption / 4, 2);
+    }
+  }
+
+  const RgbImage& picture_;
+  Layout layout_;
+  const CaptionFont* font_;
+  mutable std::vector<int> pieces_;
+  mutable std::vector<jigsaw::PieceMove> moves_;
+};
+
+}  // namespace
+
+Animation animate_tasks(const RgbImage& picture, const std::vector<Task>& tasks,
+                        const CaptionFont* font, const AnimationOptions& options) {
+  if (picture.width != picture.height || picture.width < 1) {
+    throw Error(ErrorKind::kInvalidArgument, "animate: the picture must be square");
+  }
+  if (options.display_size < picture.width || options.display_size % picture.width != 0 ||
+      options.display_size > 2048) {
+    throw Error(ErrorKind::kInvalidArgument, "size",
+                "must be a multiple of the picture's side (" + std::to_string(picture.width) +
+                    ") and at most 2048");
+  }
+  if (options.transition_frames < 1 || options.transition_frames > 1000 ||
+      options.hold_frames < 0 || options.hold_frames > 1000) {
+    throw Error(ErrorKind::kInvalidArgument, "frames", "moves take 1..1000 frames, holds 0..1000");
+  }
+  if (options.frame_ms < 10 || options.frame_ms > 10000) {
+    throw Error(ErrorKind::kInvalidArgument, "fps", "frames last 10 ms to 10 s");
+  }
+  Layout layout;
+  layout.d = options.display_size;
+  layout.stage = (static_cast<int>(std::ceil(layout.d * 1.5)) + 1) / 2 * 2;
+  layout.caption = std::max(24, layout.d / 5);
+  const Renderer renderer(picture, layout, font);
+
+  std::string upright_caption;
+  for (const Task& task : tasks) {
+    if (move_of(*task.view).motion == Motion::kNone) upright_caption = task.prompt;
+  }
+  Animation animation;
+  animation.frame_ms = options.frame_ms;
+  const int n = options.transition_frames;
+  for (const Task& task : tasks) {
+    if (move_of(*task.view).motion == Motion::kNone) continue;
+    if (task.view->name() == "jigsaw") task.view->check_size(picture.width, picture.height);
+    const RgbImage viewed = view_of(*task.view, picture);
+    const auto add = [&](double t) {
+      animation.frames.push_back(renderer.frame(task, viewed, t, upright_caption));
+    };
+    for (int i = 0; i < options.hold_frames; ++i) add(0);
+    for (int i = 1; i <= n; ++i) add(smoothstep(static_cast<double>(i) / n));
+    for (int i = 0; i < options.hold_frames; ++i) add(1);
+    for (int i = 1; i <= n; ++i) add(smoothstep(1 - static_cast<double>(i) / n));
+  }
+  if (animation.frames.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, "animate: every view is the identity; nothing moves");
+  }
+  return animation;
+}
+
+#ifdef ANAGRAM_HAVE_WEBP
+
+bool webp_supported() { return true; }
+
+std::string encode_webp_animation(const Animation& animation, bool lossless) {
+  if (animation.frames.empty()) throw Error(ErrorKind::kInvalidArgument, "animate: no frames");
+  const int width = animation.frames[0].width, height = animation.frames[0].height;
+  WebPAnimEncoderOptions encoder_options;
+  if (!WebPAnimEncoderOptionsInit(&encoder_options)) {
+    throw Error(ErrorKind::kRuntime, "libwebp: version mismatch");
+  }
+  encoder_options.anim_params.loop_count = 0;  // forever
+  WebPAnimEncoder* encoder = WebPAnimEncoderNew(width, height, &encoder_options);
+  if (encoder == nullptr) throw Error(ErrorKind::kRuntime, "libwebp: cannot start the encoder");
+  WebPConfig config;
+  WebPConfigInit(&config);
+  config.lossless = lossless ? 1 : 0;
+  config.quality = lossless ? 75 : 80;
+  config.thread_level = 0;  // deterministic output
+  int timestamp = 0;
+  std::string failure;
+  for (const RgbImage& frame : animation.frames) {
+    WebPPicture picture;
+    WebPPictureInit(&picture);
+    picture.width = width;
+    picture.height = height;
+    picture.use_argb = 1;
+    if (!WebPPictureImportRGB(&picture, frame.pixels.data(), width * 3) ||
+        !WebPAnimEncoderAdd(encoder, &picture, timestamp, &config)) {
+      failure = WebPAnimEncoderGetError(encoder);
+    }
+    WebPPictureFree(&picture);
+    if (!failure.empty()) break;
+    timestamp += animation.frame_ms;
+  }
+  WebPData data;
+  WebPDataInit(&data);
+  if (failure.empty() && (!WebPAnimEncoderAdd(encoder, nullptr, timestamp, nullptr) ||
+                          !WebPAnimEncoderAssemble(encoder, &data))) {
+    failure = WebPAnimEncoderGetError(encoder);
+  }
+  WebPAnimEncoderDelete(encoder);
+  if (!failure.empty()) {
+    WebPDataClear(&data);
+    throw Error(ErrorKind::kRuntime, "libwebp: " + failure);
+  }
+  std::string bytes(reinterpret_cast<const char*>(data.bytes), data.size);
+  WebPDataClear(&data);
+  return bytes;
+}
+
+#else
+
+bool webp_supported() { return false; }
+
+std::string encode_webp_animation(const Animation&, bool) {
+  throw Error(ErrorKind::kRuntime,
+              "this build has no libwebp (install libwebp-dev and rebuild), so it cannot write "
+              "animated WebP; --png-frames DIR writes the frames as PNGs");
+}
+
+#endif
+
+}  // namespace anagram
