@@ -35,32 +35,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import golden_io  # noqa: E402
+from splitmix64 import SplitMix64  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "golden", "score_metrics.pt")
-MASK = (1 << 64) - 1
 LOGIT_SCALE = 100.0
 B = 1000
-
-
-class SplitMix64:
-    def __init__(self, seed):
-        self.state = seed & MASK
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-        return z ^ (z >> 31)
-
-    def below(self, bound):
-        """Uniform in [0, bound) without modulo bias (rejects r < 2^64 mod bound)."""
-        threshold = ((1 << 64) - bound) % bound
-        while True:
-            r = self.next()
-            if r >= threshold:
-                return r % bound
 
 
 def softmax(x, axis):

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from golden_io import save_tensors
+from splitmix64 import SplitMix64
 
-MASK64 = (1 << 64) - 1
 
 # key -> (view name, argument as given to make_view). The C++ test holds the same table.
 VIEWS = {
@@ -50,25 +50,6 @@ VIEWS = {
 
 
 # --- seeded permutation (mirrors src/views/view_util.cpp) ---------------------------------
-
-class SplitMix64:
-    def __init__(self, seed):
-        self.state = seed & MASK64
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK64
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        return z ^ (z >> 31)
-
-    def below(self, bound):
-        threshold = ((1 << 64) - bound) % bound
-        while True:
-            r = self.next()
-            if r >= threshold:
-                return r % bound
-
 
 def seeded_permutation(n, seed):
     perm = list(range(n))
