@@ -7,10 +7,11 @@ Usage:
 
 Writes WORKDIR/image_enc.pt and WORKDIR/text_enc.pt (plain state_dicts of
 scripts/clip_model.py's ImageEncoder / TextEncoder, GLIDE's checkpoint layout) and
-WORKDIR/config.json; scripts/export_glide_clip.py then exports them into the bundle:
-    .venv/bin/python scripts/export_glide_clip.py --image-enc WORKDIR/image_enc.pt \
-        --text-enc WORKDIR/text_enc.pt --config WORKDIR/config.json \
-        --bpe-vocab models/tiny-if/bpe_simple_vocab_16e6.txt.gz --bundle models/demo-glyphs
+WORKDIR/config.json. With --bundle DIR it then exports them into that bundle through
+scripts/export_glide_clip.py's export path (export_clip: trace, check traced == eager,
+write clip_image_encoder.pt, clip_text_encoder.pt and the BPE file; record_in_manifest:
+the "clip" object and the files' sha256), as scripts/make_tiny_clip.py does. With
+--export-only it skips training and exports WORKDIR's weights.
 
 Data: the diffusion model's own training distribution (scripts/demo_glyphs.py, TRAIN_FONTS
 only, another seed). Each picture is noised to a random IF timestep t (squaredcos_cap_v2,
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_model as cm  # noqa: E402
 import demo_glyphs as dg  # noqa: E402
+import export_glide_clip as ex  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BPE = os.path.join(ROOT, "models", "tiny-if", "bpe_simple_vocab_16e6.txt.gz")
@@ -89,7 +91,13 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--ckpt-every", type=int, default=200)
     p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--bundle", default=None, help="export the trained CLIP into this bundle")
+    p.add_argument("--export-only", action="store_true", help="only export WORKDIR's weights")
     args = p.parse_args(argv)
+    if args.export_only:
+        if not args.bundle:
+            p.error("--export-only needs --bundle")
+        return export(args.workdir, args.bundle)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -204,6 +212,27 @@ def main(argv=None):
               f"all captions: mean {sim.mean():.3f}", flush=True)
     print(f"[train_demo_clip] wrote {args.workdir}/image_enc.pt, text_enc.pt, config.json "
           f"({(time.time() - t0) / 60:.1f} min)", flush=True)
+    if args.bundle:
+        export(args.workdir, args.bundle)
+    return 0
+
+
+def export(workdir, bundle):
+    with open(os.path.join(workdir, "config.json")) as f:
+        cfg = json.load(f)
+    image_enc, text_enc = ex.build_encoders(
+        cfg, ex.load_state_dict(os.path.join(workdir, "image_enc.pt")),
+        ex.load_state_dict(os.path.join(workdir, "text_enc.pt")))
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    clip = ex.export_clip(image_enc, text_enc, cfg, bundle, BPE, log=log)
+    clip["source"] = ("scripts/train_demo_clip.py (GLIDE CLIP architecture, trained on the "
+                      "demo glyphs at random noise levels)")
+    lic = os.path.join(ROOT, "models", "tiny-if", "bpe_simple_vocab_16e6.LICENSE")
+    with open(lic) as f, open(os.path.join(bundle, os.path.basename(lic)), "w") as g:
+        g.write(f.read())
+    ex.record_in_manifest(bundle, clip, log=log)
+    print(json.dumps({"clip": clip}, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
