@@ -201,13 +201,13 @@ def main(argv=None):
     # Cosines on clean pictures of two classes, for the record.
     with torch.no_grad():
         image_enc.eval(); text_enc.eval()
-        sel = torch.arange(0, 64)
-        zi = image_emb(images[sel].to(device) / 2 + 0.5, torch.zeros(64, dtype=torch.long, device=device))
+        m = min(64, len(images))
+        zi = image_emb(images[:m].to(device) / 2 + 0.5, torch.zeros(m, dtype=torch.long, device=device))
         zt = text_emb(tokens, lengths)
         assert torch.allclose(zt, text_features(text_enc, tokens, lengths), atol=1e-5)
         sim = zi @ zt.t()
         own = torch.stack([sim[i, caps.index(("the " + dg.glyph_word(dg.GLYPHS[glyphs[i]]), dg.GLYPHS[glyphs[i]], None))]
-                           for i in range(64)])
+                           for i in range(m)])
         print(f"[train_demo_clip] clean cosine with own 'the ...' caption: mean {own.mean():.3f}, "
               f"all captions: mean {sim.mean():.3f}", flush=True)
     print(f"[train_demo_clip] wrote {args.workdir}/image_enc.pt, text_enc.pt, config.json "
