@@ -3,7 +3,7 @@
 
 Usage:
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/train_demo.py \
-        [--out build-py/demo-glyphs-src] [--workdir build-py/demo-train] [--steps 1700] \
+        [--out build-py/demo-glyphs-src] [--workdir build-py/demo-train] [--steps 2200] \
         [--batch-size 32] [--device cpu|cuda] [--resume] [--num-images 20000]
 
 Data (scripts/demo_glyphs.py): --num-images pictures of the 16 glyphs of
@@ -218,7 +218,7 @@ def main(argv=None):
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--out", default=os.path.join(ROOT, "build-py", "demo-glyphs-src"))
     p.add_argument("--workdir", default=os.path.join(ROOT, "build-py", "demo-train"))
-    p.add_argument("--steps", type=int, default=1700)
+    p.add_argument("--steps", type=int, default=2200)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=100)
