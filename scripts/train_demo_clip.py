@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Train the demo model's noise-aware CLIP (GLIDE's architecture and interface).
+
+Usage:
+    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/train_demo_clip.py \
+        [--workdir build-py/demo-clip] [--steps 1000] [--device cpu|cuda] [--resume]
+
+Writes WORKDIR/image_enc.pt and WORKDIR/text_enc.pt (plain state_dicts of
+scripts/clip_model.py's ImageEncoder / TextEncoder, GLIDE's checkpoint layout) and
+WORKDIR/config.json. With --bundle DIR it then exports them into that bundle through
+scripts/export_glide_clip.py's export path (export_clip: trace, check traced == eager,
+write clip_image_encoder.pt, clip_text_encoder.pt and the BPE file; record_in_manifest:
+the "clip" object and the files' sha256), as scripts/make_tiny_clip.py does. With
+--export-only it skips training and exports WORKDIR's weights.
+
+Data: the diffusion model's own training distribution (scripts/demo_glyphs.py, TRAIN_FONTS
+only, another seed). Each picture is noised to a random IF timestep t (squaredcos_cap_v2,
+1000 steps): x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and the image encoder sees
+(x_t, t). The sampler feeds the CLIP X/2 + 0.5 by default (the published code's quirk) and
+X with --exact-clip-input, so half of each batch is given in each form.
+Loss: image-to-text cross-entropy over every distinct caption of the data set, with every
+caption that fits the picture (same glyph; colour unnamed or the picture's colour) a
+positive (the softmax mass on the positives is maximised), plus the text-to-image
+direction within the batch. The text side is GLIDE's BPE tokenizer (the file committed
+in models/tiny-if) and causal text transformer.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clip_model as cm  # noqa: E402
+import demo_glyphs as dg  # noqa: E402
+import export_glide_clip as ex  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BPE = os.path.join(ROOT, "models", "tiny-if", "bpe_simple_vocab_16e6.txt.gz")
+
+CLIP_CONFIG = dict(
+    cm.GLIDE_CLIP_CONFIG,
+    image_size=dg.SIZE, patch_size=4, n_vocab=49408, n_embd=32,
+    n_head_state_text=16, n_head_text=4, n_xf_blocks_text=2,
+    n_head_state_image=16, n_head_image=4, n_xf_blocks_image=2,
+)
+
+
+def all_captions():
+    """Every caption the templates make, with (glyph, colour or None)."""
+    out = []
+    for g in dg.GLYPHS:
+        out.append(("the " + dg.glyph_word(g), g, None))
+        out.append(("a " + dg.glyph_word(g), g, None))
+        for c in sorted(dg.COLOURS):
+            art = "an" if c[0] in "aeiou" else "a"
+            out.append((f"{art} {c} {dg.glyph_word(g)}", g, c))
+    return out
+
+
+def text_features(text_enc, tokens, lengths):
+    """TextEncoder.forward on the first max(lengths) positions only: the attention is
+    causal and the feature is the state at lengths - 1, so the later positions cannot
+    change it (same result as the full 77-token forward, much cheaper)."""
+    n = int(lengths.max())
+    emb = text_enc.blocks["input"]
+    h = F.embedding(tokens[:, :n], emb.w_voc) + emb.w_pos[None, :n]
+    for name, block in text_enc.blocks.items():
+        if name.startswith("block_"):
+            h = block(h, text_enc.causal_bias[:n, :n])
+    z = text_enc.blocks["output"](h, lengths)
+    return z / (torch.linalg.norm(z, dim=-1, keepdim=True) + 1e-12)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--workdir", default=os.path.join(ROOT, "build-py", "demo-clip"))
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=96)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--num-images", type=int, default=12000)
+    p.add_argument("--seed", type=int, default=20250411)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--ckpt-every", type=int, default=200)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--bundle", default=None, help="export the trained CLIP into this bundle")
+    p.add_argument("--export-only", action="store_true", help="only export WORKDIR's weights")
+    args = p.parse_args(argv)
+    if args.export_only:
+        if not args.bundle:
+            p.error("--export-only needs --bundle")
+        return export(args.workdir, args.bundle)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    os.makedirs(args.workdir, exist_ok=True)
+
+    t0 = time.time()
+    images, glyphs, _, colours = dg.make_dataset(args.num_images, dg.TRAIN_FONTS, args.seed)
+    glyphs = glyphs.tolist()
+    images = dg.to_model(images)
+    caps = all_captions()
+    tok = cm.BPETokenizer(BPE)
+    tokens, lengths = tok.tokens_and_lengths([c[0] for c in caps], CLIP_CONFIG["max_text_len"])
+    # positives[i, j]: caption j fits picture i
+    cap_glyph = torch.tensor([dg.GLYPHS.index(c[1]) for c in caps])
+    cap_colour = [c[2] for c in caps]
+    colour_names = sorted(dg.COLOURS)
+    cap_col = torch.tensor([-1 if c is None else colour_names.index(c) for c in cap_colour])
+    img_glyph = torch.tensor(glyphs)
+    img_col = torch.tensor([colour_names.index(c) for c in colours])
+    print(f"[train_demo_clip] {args.num_images} pictures, {len(caps)} captions, "
+          f"rendered in {time.time() - t0:.1f} s", flush=True)
+
+    torch.manual_seed(args.seed)
+    image_enc = cm.ImageEncoder.from_config(CLIP_CONFIG).to(device)
+    text_enc = cm.TextEncoder.from_config(CLIP_CONFIG).to(device)
+    image_emb, text_emb = cm.ImageEmbedder(image_enc), cm.TextEmbedder(text_enc)
+    log_scale = torch.nn.Parameter(torch.tensor(math.log(10.0), device=device))
+    params = list(image_enc.parameters()) + list(text_enc.parameters()) + [log_scale]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    from diffusers import DDPMScheduler
+    ab = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2").alphas_cumprod.float().to(device)
+
+    ckpt = os.path.join(args.workdir, "ckpt.pt")
+    start = 0
+    if args.resume and os.path.exists(ckpt):
+        ck = torch.load(ckpt, map_location=device)
+        image_enc.load_state_dict(ck["image"]); text_enc.load_state_dict(ck["text"])
+        opt.load_state_dict(ck["opt"]); log_scale.data.copy_(ck["log_scale"]); start = ck["step"]
+        print(f"[train_demo_clip] resumed at step {start}", flush=True)
+
+    tokens, lengths = tokens.to(device), lengths.to(device)
+    n = images.shape[0]
+    t_start, acc, acc_n, hit = time.time(), 0.0, 0, 0.0
+    for step in range(start, args.steps):
+        g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        idx = torch.randint(0, n, (args.batch_size,), generator=g)
+        # Low noise levels matter most (late steps, where the views compete): t is drawn
+        # uniformly half of the time and from [0, 500) otherwise.
+        t = torch.randint(0, 1000, (args.batch_size,), generator=g)
+        low = torch.rand(args.batch_size, generator=g) < 0.5
+        t = torch.where(low, t // 2, t)
+        eps = torch.randn(args.batch_size, 3, dg.SIZE, dg.SIZE, generator=g)
+        quirk = (torch.rand(args.batch_size, generator=g) < 0.5).view(-1, 1, 1, 1)
+        x0, t, eps = images[idx].to(device), t.to(device), eps.to(device)
+        xt = ab[t].sqrt().view(-1, 1, 1, 1) * x0 + (1 - ab[t]).sqrt().view(-1, 1, 1, 1) * eps
+        xin = torch.where(quirk.to(device), xt / 2 + 0.5, xt)
+        zi = image_emb(xin, t)
+        zt = text_features(text_enc, tokens, lengths)
+        logits = log_scale.exp() * zi @ zt.t()                        # (B, C)
+        pos = (cap_glyph[None] == img_glyph[idx][:, None]) & \
+              ((cap_col[None] == -1) | (cap_col[None] == img_col[idx][:, None]))
+        pos = pos.to(device)
+        lse_all = torch.logsumexp(logits, 1)
+        lse_pos = torch.logsumexp(logits.masked_fill(~pos, -1e9), 1)
+        loss_i = (lse_all - lse_pos).mean()
+        # text -> image within the batch: each caption present picks its pictures
+        lt = logits.t()                                              # (C, B)
+        present = pos.any(0)
+        lse_t = torch.logsumexp(lt, 1)
+        lse_tp = torch.logsumexp(lt.masked_fill(~pos.t(), -1e9), 1)
+        loss_t = ((lse_t - lse_tp) * present).sum() / present.sum()
+        loss = loss_i + 0.5 * loss_t
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        for group in opt.param_groups:
+            group["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        opt.step()
+        with torch.no_grad():
+            log_scale.clamp_(0, math.log(100.0))
+            best = logits.argmax(1)
+            hit += pos[torch.arange(len(best)), best].float()[t < 300].mean().item()
+        acc += loss.item(); acc_n += 1
+        done = step + 1
+        if done % args.log_every == 0 or done == args.steps:
+            rate = (time.time() - t_start) / (done - start)
+            print(f"[train_demo_clip] step {done}/{args.steps} loss {acc / acc_n:.3f} "
+                  f"top-1 (t<300) {hit / acc_n:.2f} scale {log_scale.exp().item():.1f} "
+                  f"{rate:.2f} s/step, ~{(args.steps - done) * rate / 60:.1f} min left", flush=True)
+            acc, acc_n, hit = 0.0, 0, 0.0
+        if done % args.ckpt_every == 0 or done == args.steps:
+            tmp = ckpt + ".tmp"
+            torch.save({"image": image_enc.state_dict(), "text": text_enc.state_dict(),
+                        "opt": opt.state_dict(), "log_scale": log_scale.detach(), "step": done}, tmp)
+            os.replace(tmp, ckpt)
+
+    torch.save({k: v.cpu() for k, v in image_enc.state_dict().items()}, os.path.join(args.workdir, "image_enc.pt"))
+    torch.save({k: v.cpu() for k, v in text_enc.state_dict().items()}, os.path.join(args.workdir, "text_enc.pt"))
+    with open(os.path.join(args.workdir, "config.json"), "w") as f:
+        json.dump(CLIP_CONFIG, f, indent=2)
+    # Cosines on clean pictures of two classes, for the record.
+    with torch.no_grad():
+        image_enc.eval(); text_enc.eval()
+        m = min(64, len(images))
+        zi = image_emb(images[:m].to(device) / 2 + 0.5, torch.zeros(m, dtype=torch.long, device=device))
+        zt = text_emb(tokens, lengths)
+        assert torch.allclose(zt, text_features(text_enc, tokens, lengths), atol=1e-5)
+        sim = zi @ zt.t()
+        own = torch.stack([sim[i, caps.index(("the " + dg.glyph_word(dg.GLYPHS[glyphs[i]]), dg.GLYPHS[glyphs[i]], None))]
+                           for i in range(m)])
+        print(f"[train_demo_clip] clean cosine with own 'the ...' caption: mean {own.mean():.3f}, "
+              f"all captions: mean {sim.mean():.3f}", flush=True)
+    print(f"[train_demo_clip] wrote {args.workdir}/image_enc.pt, text_enc.pt, config.json "
+          f"({(time.time() - t0) / 60:.1f} min)", flush=True)
+    if args.bundle:
+        export(args.workdir, args.bundle)
+    return 0
+
+
+def export(workdir, bundle):
+    with open(os.path.join(workdir, "config.json")) as f:
+        cfg = json.load(f)
+    image_enc, text_enc = ex.build_encoders(
+        cfg, ex.load_state_dict(os.path.join(workdir, "image_enc.pt")),
+        ex.load_state_dict(os.path.join(workdir, "text_enc.pt")))
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    clip = ex.export_clip(image_enc, text_enc, cfg, bundle, BPE, log=log)
+    clip["source"] = ("scripts/train_demo_clip.py (GLIDE CLIP architecture, trained on the "
+                      "demo glyphs at random noise levels)")
+    lic = os.path.join(ROOT, "models", "tiny-if", "bpe_simple_vocab_16e6.LICENSE")
+    with open(lic) as f, open(os.path.join(bundle, os.path.basename(lic)), "w") as g:
+        g.write(f.read())
+    ex.record_in_manifest(bundle, clip, log=log)
+    print(json.dumps({"clip": clip}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
