@@ -101,7 +101,7 @@ std::string default_bundle_path() {
 #ifdef ANAGRAM_DEFAULT_BUNDLE_DIR
   return ANAGRAM_DEFAULT_BUNDLE_DIR;
 #else
-  return "models/tiny-if";
+  return "models/demo-glyphs";
 #endif
 }
 
