@@ -96,7 +96,8 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
   add(cmd->add_option("--style", request->style,
                       "Prefix for every prompt, e.g. \"an oil painting of\""));
   cmd->add_option("-b,--bundle", session->bundle,
-                  "Model bundle folder (default: $ANAGRAM_BUNDLE or the bundled demo model, models/demo-glyphs)")
+                  "Model bundle folder (default: $ANAGRAM_BUNDLE or the bundled demo model, "
+                  "models/demo-glyphs)")
       ->capture_default_str();
   add(cmd->add_option("-n,--steps", request->steps, "Denoising steps (stage I)")
           ->capture_default_str());

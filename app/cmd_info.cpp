@@ -39,7 +39,8 @@ Runner add_info_command(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("info", "Describe a model bundle and check its files");
-  cmd->add_option("bundle", options->bundle, "Bundle folder (default: the bundled demo model, models/demo-glyphs)");
+  cmd->add_option("bundle", options->bundle,
+                  "Bundle folder (default: the bundled demo model, models/demo-glyphs)");
   cmd->add_flag("--json", options->json, "Print the manifest as JSON");
   cmd->add_flag("--load", options->load,
                 "Also check the file hashes, load every model (checking its code) and run a "
