@@ -18,8 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string default_name(const SampleRecord& sample) {
-  return "animation" + (sample.picture_size == 0 ? "" : "_" + std::to_string(sample.picture_size)) +
-         ".webp";
+  return "animation_" + std::to_string(sample.picture_size) + ".webp";
 }
 
 }  // namespace
@@ -70,11 +69,8 @@ Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
     const fs::path out = !o->out.empty() ? fs::path(o->out) : sample.folder / default_name(sample);
     std::error_code ec;
     if (o->png_frames.empty()) {
-      if (!webp_supported()) encode_webp_animation({}, false);  // says how to get it
-      if (!o->force && fs::exists(out, ec)) {
-        throw Error(ErrorKind::kInvalidArgument, "out",
-                    "'" + quote_for_error(out.string()) + "' exists; pass --force to replace it");
-      }
+      require_webp();
+      refuse_existing_output(out.string(), "out", o->force);
     } else if (fs::exists(o->png_frames, ec)) {
       throw Error(ErrorKind::kInvalidArgument, "png-frames",
                   "'" + quote_for_error(o->png_frames) + "' exists; give a new folder");

@@ -17,20 +17,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Output files are the user's: an existing one is kept unless --force says otherwise.
-void check_output(const std::string& path, const std::string& option, bool force) {
+void write_output(const std::string& path, const std::string& text) {
+  if (!path.empty()) write_file_atomic(path, text);
+}
+
+}  // namespace
+
+void refuse_existing_output(const std::string& path, const std::string& option, bool force) {
   std::error_code ec;
   if (!path.empty() && !force && fs::exists(path, ec)) {
     throw Error(ErrorKind::kInvalidArgument, option,
                 "'" + quote_for_error(path) + "' exists; pass --force to replace it");
   }
 }
-
-void write_output(const std::string& path, const std::string& text) {
-  if (!path.empty()) write_file_atomic(path, text);
-}
-
-}  // namespace
 
 Runner add_score_command(CLI::App& app, const GlobalOptions& global) {
   struct Options {
@@ -79,9 +78,9 @@ Runner add_score_command(CLI::App& app, const GlobalOptions& global) {
                   "no scorer given: export one with scripts/export_clip_scorer.py and pass "
                   "--scorer DIR (or set ANAGRAM_SCORER)");
     }
-    check_output(o->csv, "csv", o->force);
-    check_output(o->summary_csv, "summary-csv", o->force);
-    check_output(o->json, "json", o->force);
+    refuse_existing_output(o->csv, "csv", o->force);
+    refuse_existing_output(o->summary_csv, "summary-csv", o->force);
+    refuse_existing_output(o->json, "json", o->force);
     std::vector<fs::path> roots(o->paths.begin(), o->paths.end());
     const std::vector<fs::path> folders = find_sample_folders(roots);
     if (folders.empty()) {

@@ -20,6 +20,10 @@ struct GlobalOptions {
   std::string command_line;
 };
 
+// Output files named on the command line are the user's: refuses (Error naming `option`) to
+// replace an existing `path` unless `force`.
+void refuse_existing_output(const std::string& path, const std::string& option, bool force);
+
 Runner add_gen_command(CLI::App& app, const GlobalOptions& global);
 Runner add_batch_command(CLI::App& app, const GlobalOptions& global);
 Runner add_score_command(CLI::App& app, const GlobalOptions& global);

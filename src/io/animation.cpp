@@ -48,7 +48,12 @@ struct Layout {
 class Renderer {
  public:
   Renderer(const RgbImage& picture, const Layout& layout, const CaptionFont* font)
-      : picture_(picture), layout_(layout), font_(font) {}
+      : picture_(picture), layout_(layout), font_(font) {
+    if (picture.width % jigsaw::kGrid == 0 && picture.width >= 16) {
+      pieces_ = jigsaw::piece_map(picture.width);
+      moves_ = jigsaw::piece_moves();
+    }
+  }
 
   // The picture on its way from upright (t = 0) to `task`'s view (t = 1), captioned.
   RgbImage frame(const Task& task, const RgbImage& viewed, double t,
@@ -139,10 +144,6 @@ class Renderer {
 
   // Each piece moves in a straight line from its home to its place, turning about its centre.
   void jigsaw_shade(uint8_t* pixel, double u, double v, double t) const {
-    if (pieces_.empty()) {
-      pieces_ = jigsaw::piece_map(picture_.width);
-      moves_ = jigsaw::piece_moves();
-    }
     const double cell = layout_.d / static_cast<double>(jigsaw::kGrid);
     for (const jigsaw::PieceMove& m : moves_) {
       const double home_u = (m.from_cell % jigsaw::kGrid + 0.5) * cell;
@@ -181,8 +182,8 @@ class Renderer {
   const RgbImage& picture_;
   Layout layout_;
   const CaptionFont* font_;
-  mutable std::vector<int> pieces_;
-  mutable std::vector<jigsaw::PieceMove> moves_;
+  std::vector<int> pieces_;  // empty when the picture has no jigsaw form
+  std::vector<jigsaw::PieceMove> moves_;
 };
 
 }  // namespace
@@ -220,7 +221,7 @@ Animation animate_tasks(const RgbImage& picture, const std::vector<Task>& tasks,
   const int n = options.transition_frames;
   for (const Task& task : tasks) {
     if (move_of(*task.view).motion == Motion::kNone) continue;
-    if (task.view->name() == "jigsaw") task.view->check_size(picture.width, picture.height);
+    task.view->check_size(picture.width, picture.height);
     const RgbImage viewed = view_of(*task.view, picture);
     const auto add = [&](double t) {
       animation.frames.push_back(renderer.frame(task, viewed, t, upright_caption));
@@ -239,6 +240,8 @@ Animation animate_tasks(const RgbImage& picture, const std::vector<Task>& tasks,
 #ifdef ANAGRAM_HAVE_WEBP
 
 bool webp_supported() { return true; }
+
+void require_webp() {}
 
 std::string encode_webp_animation(const Animation& animation, bool lossless) {
   if (animation.frames.empty()) throw Error(ErrorKind::kInvalidArgument, "animate: no frames");
@@ -292,6 +295,11 @@ std::string encode_webp_animation(const Animation& animation, bool lossless) {
 bool webp_supported() { return false; }
 
 std::string encode_webp_animation(const Animation&, bool) {
+  require_webp();
+  return "";
+}
+
+void require_webp() {
   throw Error(ErrorKind::kRuntime,
               "this build has no libwebp (install libwebp-dev and rebuild), so it cannot write "
               "animated WebP; --png-frames DIR writes the frames as PNGs");

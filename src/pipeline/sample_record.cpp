@@ -18,8 +18,8 @@ SampleRecord read_sample_record(const std::filesystem::path& folder, int size) {
   };
   SampleRecord s;
   s.folder = folder;
-  std::string bytes;
-  bytes = detail::read_manifest_bytes(folder / "metadata.json", kMaxMetadataBytes, fail);
+  const std::string bytes =
+      detail::read_manifest_bytes(folder / "metadata.json", kMaxMetadataBytes, fail);
   try {
     const nlohmann::json doc =
         detail::parse_json_bounded(bytes, ErrorKind::kInvalidArgument, "metadata.json", 64);
@@ -33,11 +33,10 @@ SampleRecord read_sample_record(const std::filesystem::path& folder, int size) {
     for (const auto& f : files) {
       if (size != 0 && f.integer("size", 1, 65536) == size) chosen = &f;
     }
-    if (chosen == nullptr) fail("has no " + std::to_string(size) + "-pixel picture");
+    if (chosen == nullptr) j.fail("files", "lists no " + std::to_string(size) + "-pixel picture");
     s.picture_size = static_cast<int>(chosen->integer("size", 1, 65536));
     s.picture = folder / detail::folder_file(folder, "sample folder", *chosen, "anagram");
   } catch (const Error& e) {
-    if (e.detail().rfind("sample '", 0) == 0) throw;
     fail("metadata.json" + (e.field().empty() ? "" : " '" + e.field() + "'") + ": " + e.detail());
   }
   return s;

@@ -41,6 +41,9 @@ Animation animate_tasks(const RgbImage& picture, const std::vector<Task>& tasks,
 
 // Whether this build can write animated WebP (it needs libwebp's encoder and muxer).
 bool webp_supported();
+// Throws Error(kRuntime) saying how to get WebP support unless webp_supported(); for checking
+// before any work.
+void require_webp();
 // Animated WebP that loops forever; lossless keeps every pixel, lossy (quality 80) is smaller.
 // Deterministic for the same frames. Throws Error(kRuntime) if !webp_supported().
 std::string encode_webp_animation(const Animation& animation, bool lossless = false);
