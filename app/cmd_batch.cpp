@@ -55,6 +55,7 @@ Runner add_batch_command(CLI::App& app, const GlobalOptions& global) {
     std::string shard;
     std::string summary;
     bool skip_invalid = false;
+    int workers = 1;
     SessionOptions session;
   };
   auto o = std::make_shared<Options>();
@@ -91,7 +92,13 @@ Runner add_batch_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--text-device", o->session.text_device, "Device of the T5 text encoder");
   cmd->add_option("--embeddings-cache", o->session.embeddings_cache,
                   "Folder for prompt embeddings, shared by later runs");
-  cmd->add_option("--threads", o->session.threads, "CPU threads of LibTorch (0: its default)")
+  cmd->add_option("--threads", o->session.threads,
+                  "CPU threads of LibTorch and of its BLAS library per sample (0: their "
+                  "defaults, or 1 each with --workers above 1)")
+      ->capture_default_str();
+  cmd->add_option("-j,--workers", o->workers,
+                  "Samples made at once, sharing the loaded models (CPU: up to one per core; "
+                  "GPU: each adds its activations to the memory in use)")
       ->capture_default_str();
 
   return [o, &global]() {
@@ -114,6 +121,7 @@ Runner add_batch_command(CLI::App& app, const GlobalOptions& global) {
 
     BatchOptions options;
     options.session = o->session;
+    options.workers = o->workers;
     options.root = o->out;
     options.summary =
         !o->summary.empty() ? std::filesystem::path(o->summary)

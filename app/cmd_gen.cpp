@@ -117,8 +117,8 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--embeddings-cache", session->embeddings_cache,
                   "Folder for prompt embeddings, so later runs skip the text encoder");
   cmd->add_option("--threads", session->threads,
-                  "CPU threads of LibTorch (0: its default); the same seed gives the same bytes "
-                  "for the same thread count")
+                  "CPU threads of LibTorch and of its BLAS library (0: their defaults); the same "
+                  "seed gives the same bytes for the same thread counts")
       ->capture_default_str();
   cmd->add_option("-o,--out", *out, "Output folder")->capture_default_str();
   cmd->add_option("--from-metadata", *from_metadata,
@@ -183,7 +183,10 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
       if (cmd->count("--device") == 0) so.device = recorded.session.device;
       if (cmd->count("--dtype") == 0) so.dtype = recorded.session.dtype;
       if (cmd->count("--text-device") == 0) so.text_device = recorded.session.text_device;
-      if (cmd->count("--threads") == 0) so.threads = recorded.session.threads;
+      if (cmd->count("--threads") == 0) {
+        so.threads = recorded.session.threads;
+        so.blas_threads = recorded.session.blas_threads;
+      }
     } else {
       if (r.prompts.empty()) {
         throw Error(ErrorKind::kInvalidArgument, "prompts",
@@ -201,7 +204,7 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global) {
     // 1. Everything that can be wrong with the input, before any model is loaded and before
     // the output folder exists.
     so.validate();
-    if (so.threads > 0) at::set_num_threads(so.threads);
+    so.apply_threads();
     r.validate();
     const Manifest manifest = read_manifest(so.bundle);
     const c10::Device device = parse_device(so.device);

@@ -54,6 +54,21 @@ for f in $(cd "$work/whole" && find . -name '*.png' | sort); do
 done
 check "two shards = one run" '[ "$same" -eq 1 ] && [ "$(cd "$work/whole" && find . -name "*.png" | wc -l)" -eq "$(cd "$work/sharded" && find . -name "*.png" | wc -l)" ] && [ -s "$work/sharded/summary.shard-1-of-2.jsonl" ]'
 
+# 2b. Two workers make the same files as one worker on one thread, each sample once.
+"$bin" batch "$work/six.jsonl" "${common[@]}" --threads 1 --out "$work/serial" >/dev/null 2>&1
+"$bin" batch "$work/six.jsonl" "${common[@]}" --workers 2 --out "$work/par" >"$work/par.out" 2>/dev/null
+rc=$?
+same=1
+for f in $(cd "$work/serial" && find . -name '*.png' | sort); do
+  cmp -s "$work/serial/$f" "$work/par/$f" || same=0
+done
+check "--workers 2 exits 0 and prints each sample once" '[ "$rc" -eq 0 ] && [ "$(sort -u "$work/par.out" | wc -l)" -eq 6 ] && [ "$(wc -l <"$work/par.out")" -eq 6 ]'
+check "--workers 2 = one worker on one thread" '[ "$same" -eq 1 ] && [ "$(cd "$work/serial" && find . -name "*.png" | wc -l)" -eq "$(cd "$work/par" && find . -name "*.png" | wc -l)" ] && [ "$(find "$work/par" -name "*.png" | wc -l)" -gt 0 ]'
+check "each worker ran on one thread, as its metadata says" '[ -z "$(grep -L "\"intra_op_threads\": 1," "$work"/par/*/seed_*/metadata.json)" ]'
+"$bin" batch "$work/six.jsonl" "${common[@]}" --workers 0 --out "$work/noworkers" >/dev/null 2>"$work/noworkers.err"
+rc=$?
+check "--workers 0: exit 2 naming it, nothing made" '[ "$rc" -eq 2 ] && grep -q "workers" "$work/noworkers.err" && [ ! -e "$work/noworkers" ]'
+
 # 3. Invalid lines: line-numbered errors, nothing runs.
 printf '%s\n' '{"prompts": ["a"]}' '{"prompts": ["a"], "steps": -1}' '{"prompts": ' >"$work/bad.jsonl"
 "$bin" batch "$work/bad.jsonl" --bundle "$bundle" --out "$work/bad" >"$work/bad.out" 2>"$work/bad.err"

@@ -98,4 +98,26 @@ TEST(Batch, ShardsPartitionTheSamples) {
   EXPECT_EQ(anagram::slurm_shard(), std::make_pair(0, 1));
 }
 
+TEST(Batch, WorkerCountOutsideItsRangeIsRefusedBeforeAnyWork) {
+  const fs::path root =
+      fs::temp_directory_path() / ("anagram_batch_workers_" + std::to_string(getpid()));
+  const anagram::BatchFile file =
+      anagram::read_batch_file(write_jobs("workers.jsonl", R"({"prompts": ["a"], "out": "w"})"));
+  ASSERT_TRUE(file.errors.empty());
+  for (int workers : {0, -1, anagram::BatchOptions::kMaxWorkers + 1}) {
+    anagram::BatchOptions options;
+    options.workers = workers;
+    options.root = root;
+    options.summary = root / "summary.jsonl";
+    try {
+      anagram::run_batch(file.jobs, anagram::expand(file.jobs, root), options);
+      ADD_FAILURE() << "workers " << workers << " accepted";
+    } catch (const anagram::Error& e) {
+      EXPECT_EQ(e.kind(), anagram::ErrorKind::kInvalidArgument);
+      EXPECT_EQ(e.field(), "workers");
+    }
+    EXPECT_FALSE(fs::exists(root)) << "workers " << workers;
+  }
+}
+
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "anagram/core/error.h"
+#include "anagram/core/threads.h"
 #include "anagram/io/output.h"
 #include "anagram/pipeline/session.h"
 
@@ -94,6 +95,22 @@ TEST_F(SessionTest, EachTechniqueChangesThePicture) {
   EXPECT_EQ(stage.at("antiseg_target"), 0.45);
   EXPECT_EQ(meta.at("request").at("seed"), 0);
   EXPECT_EQ(meta.at("program").at("intra_op_threads").get<int>(), at::get_num_threads());
+  EXPECT_EQ(meta.at("program").at("blas_threads").get<int>(), anagram::cpu_threads().blas);
+}
+
+// Both pools that decide a seed's bytes are set by one call and read back as set (the BLAS pool
+// only where the BLAS has one: OpenBLAS here).
+TEST(CpuThreads, SetsLibTorchsAndTheBlasPool) {
+  const anagram::CpuThreads before = anagram::cpu_threads();
+  for (int n : {2, 1}) {
+    anagram::set_cpu_threads(n, n);
+    const anagram::CpuThreads now = anagram::cpu_threads();
+    EXPECT_EQ(now.intra_op, n);
+    if (before.blas != 0) EXPECT_EQ(now.blas, n);
+  }
+  anagram::set_cpu_threads(0, 0);  // 0 leaves both as they are
+  EXPECT_EQ(anagram::cpu_threads().intra_op, 1);
+  anagram::set_cpu_threads(before.intra_op, before.blas);
 }
 
 TEST_F(SessionTest, BaselineRecordsEqualWeightsAndUnitScale) {

@@ -7,12 +7,13 @@
 
 #include <ctime>
 
+#include "anagram/core/threads.h"
 #include "core/sha256.h"
 
 namespace anagram {
 
 nlohmann::json program_info() {
-  // The thread count and LibTorch's build settings decide the bytes a seed gives on the CPU
+  // The thread counts and LibTorch's build settings decide the bytes a seed gives on the CPU
   // (reductions split across threads round differently), so they are recorded with every output.
   std::string build = at::show_config();
   return {{"name", "anagram"},
@@ -20,6 +21,7 @@ nlohmann::json program_info() {
           {"libtorch", TORCH_VERSION},
           {"cuda_available", torch::cuda::is_available()},
           {"intra_op_threads", at::get_num_threads()},
+          {"blas_threads", cpu_threads().blas},
           {"libtorch_parallel", at::get_parallel_info().substr(0, 400)},
           {"libtorch_build_sha256", detail::sha256_hex(build)}};
 }

@@ -4,11 +4,16 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "anagram/core/device.h"
 #include "anagram/core/error.h"
@@ -237,6 +242,12 @@ std::pair<int, int> slurm_shard() {
 BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<BatchSample>& samples,
                       const BatchOptions& options, const RunCallbacks& callbacks) {
   using Clock = std::chrono::steady_clock;
+  if (options.workers < 1 || options.workers > BatchOptions::kMaxWorkers) {
+    throw Error(ErrorKind::kInvalidArgument, "workers",
+                "must be in 1.." + std::to_string(BatchOptions::kMaxWorkers) + ", got " +
+                    std::to_string(options.workers));
+  }
+  options.session.validate();
   const auto bundle_of = [&](const BatchJob& job) {
     return job.bundle.empty() ? options.session.bundle : job.bundle;
   };
@@ -280,44 +291,98 @@ BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<Batch
     todo[bundle].push_back(&sample);
   }
 
-  // 3. The samples.
+  // 3. The samples: `workers` threads take them in file order from a shared counter, each
+  // sample on the bundle's one session.
+  std::mutex report_mutex;    // the report, the summary and the job folders
+  std::mutex callback_mutex;  // the caller's callbacks are called one at a time
+  RunCallbacks shared = callbacks;
+  if (options.workers > 1) {
+    if (callbacks.progress) {
+      shared.progress = [&](const Progress& p) {
+        const std::lock_guard<std::mutex> lock(callback_mutex);
+        callbacks.progress(p);
+      };
+    }
+    if (callbacks.sample_done) {
+      shared.sample_done = [&](const SampleResult& r) {
+        const std::lock_guard<std::mutex> lock(callback_mutex);
+        callbacks.sample_done(r);
+      };
+    }
+  }
+  const auto run_one = [&](Session& session, const BatchSample& sample) {
+    const BatchJob& job = jobs.at(sample.job);
+    const auto start = Clock::now();
+    nlohmann::json record = {
+        {"line", job.line}, {"out", job.out}, {"seed", sample.seed}, {"dir", sample.dir.string()}};
+    bool done = false;
+    try {
+      GenerateRequest request = job.request;
+      request.seed = sample.seed;
+      request.num_samples = 1;
+      const fs::path folder = sample.dir.parent_path();
+      {
+        const std::lock_guard<std::mutex> lock(report_mutex);
+        prepare_output_dir(folder);
+      }
+      RunCallbacks run = shared;
+      const std::string name = sample.dir.filename().string();
+      run.folder_name = [name](uint64_t) { return name; };
+      session.generate(session.plan(request), folder, run);
+      done = true;
+      record["status"] = "done";
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::kInterrupted) throw;
+      record["status"] = "failed";
+      record["error"] = e.what();
+      spdlog::error("line {}, seed {}: {}", job.line, sample.seed, e.what());
+    } catch (const std::exception& e) {
+      record["status"] = "failed";
+      record["error"] = describe_exception(e);
+      spdlog::error("line {}, seed {}: {}", job.line, sample.seed, describe_exception(e));
+    }
+    record["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
+    const std::lock_guard<std::mutex> lock(report_mutex);
+    ++(done ? report.done : report.failed);
+    append_line(options.summary, record);
+  };
+
   for (const auto& bundle : order) {
     SessionOptions session_options = options.session;
     session_options.bundle = bundle;
+    if (options.workers > 1 && session_options.threads == 0) {
+      session_options.threads = 1;  // one core per worker
+      if (session_options.blas_threads == 0) session_options.blas_threads = 1;
+    }
     const std::unique_ptr<Session> session = Session::open(session_options, parts.at(bundle));
-    for (const BatchSample* sample : todo.at(bundle)) {
-      const BatchJob& job = jobs.at(sample->job);
-      const auto start = Clock::now();
-      nlohmann::json record = {{"line", job.line},
-                               {"out", job.out},
-                               {"seed", sample->seed},
-                               {"dir", sample->dir.string()}};
+    const std::vector<const BatchSample*>& mine = todo.at(bundle);
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stopping{false};
+    std::exception_ptr stopped_by;  // the first worker's interrupt (or unexpected fault)
+    const auto work = [&] {
+      // LibTorch's intra-op setting is per thread (OpenMP): a new thread starts at the
+      // process default, so each worker sets it before its first sample.
+      session_options.apply_threads();
       try {
-        GenerateRequest request = job.request;
-        request.seed = sample->seed;
-        request.num_samples = 1;
-        const fs::path folder = sample->dir.parent_path();
-        prepare_output_dir(folder);
-        RunCallbacks run = callbacks;
-        const std::string name = sample->dir.filename().string();
-        run.folder_name = [name](uint64_t) { return name; };
-        session->generate(session->plan(request), folder, run);
-        ++report.done;
-        record["status"] = "done";
-      } catch (const Error& e) {
-        if (e.kind() == ErrorKind::kInterrupted) throw;
-        ++report.failed;
-        record["status"] = "failed";
-        record["error"] = e.what();
-        spdlog::error("line {}, seed {}: {}", job.line, sample->seed, e.what());
-      } catch (const std::exception& e) {
-        ++report.failed;
-        record["status"] = "failed";
-        record["error"] = describe_exception(e);
-        spdlog::error("line {}, seed {}: {}", job.line, sample->seed, describe_exception(e));
+        while (!stopping && !(callbacks.interrupted && callbacks.interrupted->load())) {
+          const size_t i = next++;
+          if (i >= mine.size()) return;
+          run_one(*session, *mine[i]);
+        }
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(report_mutex);
+        if (!stopped_by) stopped_by = std::current_exception();
+        stopping = true;
       }
-      record["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
-      append_line(options.summary, record);
+    };
+    const size_t threads = std::min<size_t>(static_cast<size_t>(options.workers), mine.size());
+    std::vector<std::thread> pool;
+    for (size_t w = 1; w < threads; ++w) pool.emplace_back(work);
+    work();  // the calling thread is worker 0
+    for (auto& t : pool) t.join();
+    if (stopped_by) std::rethrow_exception(stopped_by);
+    if (callbacks.interrupted && callbacks.interrupted->load()) {
+      throw Error(ErrorKind::kInterrupted, "interrupted");
     }
   }
   return report;

@@ -9,11 +9,13 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 
 #include "anagram/core/device.h"
 #include "anagram/core/dtype.h"
 #include "anagram/core/error.h"
 #include "anagram/core/error_text.h"
+#include "anagram/core/threads.h"
 #include "anagram/diffusion/antiseg.h"
 #include "anagram/diffusion/combiner.h"
 #include "anagram/diffusion/ddpm_scheduler.h"
@@ -141,14 +143,19 @@ void SessionOptions::validate() const {
     throw Error(ErrorKind::kInvalidArgument, "threads",
                 "must be in 0..1024 (0: LibTorch's default), got " + std::to_string(threads));
   }
+  if (blas_threads < 0 || blas_threads > 1024) {
+    throw Error(ErrorKind::kInvalidArgument, "blas_threads",
+                "must be in 0..1024 (0: as threads), got " + std::to_string(blas_threads));
+  }
+}
+
+void SessionOptions::apply_threads() const {
+  set_cpu_threads(threads, blas_threads > 0 ? blas_threads : threads);
 }
 
 nlohmann::json SessionOptions::to_json() const {
-  return {{"bundle", bundle},
-          {"device", device},
-          {"dtype", dtype},
-          {"text_device", text_device},
-          {"threads", threads}};
+  return {{"bundle", bundle},           {"device", device},   {"dtype", dtype},
+          {"text_device", text_device}, {"threads", threads}, {"blas_threads", blas_threads}};
 }
 
 RecordedRun read_recorded_run(const fs::path& metadata_file) {
@@ -184,6 +191,7 @@ RecordedRun read_recorded_run(const fs::path& metadata_file) {
   run.session.dtype = session.string("dtype", 64);
   run.session.text_device = session.string("text_device", 64, "");
   run.session.threads = static_cast<int>(session.integer("threads", 0, 1024, 0));
+  run.session.blas_threads = static_cast<int>(session.integer("blas_threads", 0, 1024, 0));
   return run;
 }
 
@@ -202,7 +210,9 @@ struct Session::Impl {
   std::unique_ptr<NoiseAwareClip> clip;
   std::string text_encoder_sha256;                  // the embeddings cache key's model part
   std::map<std::string, torch::Tensor> embeddings;  // prompt -> (77, D) on the device
-  std::map<std::string, torch::Tensor> clip_text;   // prompt -> (E) on the device
+  // generate() may run on several threads at once (batch workers): the text encoder and the
+  // embeddings map are shared state.
+  std::mutex text_mutex;
 };
 
 Session::Session(std::unique_ptr<Impl> impl, Manifest manifest, SessionOptions options,
@@ -217,7 +227,7 @@ Session::~Session() = default;
 
 std::unique_ptr<Session> Session::open(const SessionOptions& options, const SessionParts& parts) {
   options.validate();
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  options.apply_threads();
   Manifest manifest = read_manifest(options.bundle);
   const c10::Device device = parse_device(options.device);
   const c10::ScalarType dtype = resolve_dtype(options.dtype, manifest.dtype, device);
@@ -256,7 +266,10 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options, const Sess
             : detail::sha256_of_file(manifest.path_of(manifest.text_encoder.file));
   }
   SessionOptions recorded = options;
-  recorded.threads = at::get_num_threads();  // what metadata needs to reproduce the bytes
+  // What metadata needs to reproduce the bytes: the counts in effect, not the request.
+  const CpuThreads in_effect = cpu_threads();
+  recorded.threads = in_effect.intra_op;
+  recorded.blas_threads = in_effect.blas;
   std::unique_ptr<Session> session(
       new Session(std::move(impl), std::move(manifest), recorded, device, dtype));
   session->load_seconds_ = seconds_since(start);
@@ -268,11 +281,18 @@ GenerationPlan Session::plan(const GenerateRequest& request) const {
   return plan_generation(request, manifest_, device_, tokenizer);
 }
 
-void Session::release_text_encoder() { impl_->text.reset(); }
+void Session::release_text_encoder() {
+  const std::lock_guard<std::mutex> lock(impl_->text_mutex);
+  impl_->text.reset();
+}
 
-bool Session::text_encoder_loaded() const { return impl_->text.has_value(); }
+bool Session::text_encoder_loaded() const {
+  const std::lock_guard<std::mutex> lock(impl_->text_mutex);
+  return impl_->text.has_value();
+}
 
 torch::Tensor Session::encode(const std::vector<std::string>& prompts) {
+  const std::lock_guard<std::mutex> lock(impl_->text_mutex);
   std::vector<std::string> missing;
   for (const auto& prompt : prompts) {
     if (impl_->embeddings.count(prompt)) continue;

@@ -69,6 +69,12 @@ struct BatchOptions {
   SessionOptions session;         // bundle (for jobs without one), device, dtype, ...
   std::filesystem::path root;     // the batch's output folder
   std::filesystem::path summary;  // summary.jsonl: one line per sample, appended
+  // Samples made at once on one session (each on its own thread, sharing the loaded models).
+  // With more than one and session.threads 0, each sample runs on one CPU thread (threads and
+  // BLAS threads 1), so workers = cores uses the CPU without oversubscribing it. A sample's
+  // bytes do not depend on the workers, only on the thread counts its metadata records.
+  int workers = 1;
+  static constexpr int kMaxWorkers = 64;
 };
 
 struct BatchReport {
@@ -80,7 +86,8 @@ struct BatchReport {
 // Plans every job against its bundle first (throws Error naming the line on a problem), then
 // runs the samples not yet complete, each bundle's models loaded once. A failing sample is
 // reported in the summary and the log, and the rest go on; an interrupt stops the run
-// (Error(kInterrupted)) after the sample in flight is discarded.
+// (Error(kInterrupted)) after the samples in flight are discarded. With several workers the
+// callbacks are called one at a time, and samples finish (and are reported) out of order.
 BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<BatchSample>& samples,
                       const BatchOptions& options, const RunCallbacks& callbacks = {});
 

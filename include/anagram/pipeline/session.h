@@ -45,11 +45,14 @@ struct SessionOptions {
   // A folder for prompt embeddings, keyed by the bundle's text-encoder hash and the prompt, so
   // later runs skip the encoder. "" = no cache.
   std::filesystem::path embeddings_cache;
-  // Intra-op threads of LibTorch on the CPU (0: LibTorch's default). Recorded in metadata: the
-  // same seed gives the same bytes for the same thread count (docs/determinism in README).
+  // CPU threads of LibTorch's intra-op pool (0: LibTorch's default), and of the BLAS library's
+  // own pool (0: as `threads` when that is set, else the BLAS's default). Both are recorded in
+  // metadata: the same seed gives the same bytes for the same counts (core/threads.h).
   int threads = 0;
+  int blas_threads = 0;
 
-  void validate() const;  // throws Error(kInvalidArgument) naming the field
+  void validate() const;       // throws Error(kInvalidArgument) naming the field
+  void apply_threads() const;  // sets both pools (process-wide)
   nlohmann::json to_json() const;
 };
 
