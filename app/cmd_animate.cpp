@@ -1,4 +1,6 @@
-// anagram animate SAMPLE: the anagram in motion (animated WebP, or PNG frames).
+// anagram animate SAMPLE: the anagram in motion (animated WebP, MP4, or PNG frames).
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +11,7 @@
 #include "anagram/core/error_text.h"
 #include "anagram/io/animation.h"
 #include "anagram/io/image_io.h"
+#include "anagram/io/video.h"
 #include "anagram/pipeline/sample_record.h"
 #include "commands.h"
 
@@ -19,6 +22,20 @@ namespace fs = std::filesystem;
 
 std::string default_name(const SampleRecord& sample) {
   return "animation_" + std::to_string(sample.picture_size) + ".webp";
+}
+
+enum class Format { kWebp, kMp4 };
+
+// The file's extension says what to write, so the name and the contents cannot disagree.
+Format format_of(const fs::path& out) {
+  std::string extension = out.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (extension == ".webp") return Format::kWebp;
+  if (extension == ".mp4") return Format::kMp4;
+  throw Error(ErrorKind::kInvalidArgument, "out",
+              "'" + quote_for_error(out.string()) +
+                  "' must end in .webp or .mp4 (animated WebP or H.264 video)");
 }
 
 }  // namespace
@@ -44,9 +61,11 @@ Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
       "Rotations turn, flip/mirror turn over, jigsaw pieces move to their places; other views\n"
       "cross-fade. Captions show the prompt of what is seen (DejaVu Sans, or --font).\n"
       "Writes SAMPLE/animation_<size>.webp unless --out or --png-frames says otherwise;\n"
-      "an existing file is kept unless --force.");
+      "--out F.mp4 writes an H.264 MP4 video instead (builds with FFmpeg). An existing file\n"
+      "is kept unless --force.");
   cmd->add_option("sample", o->sample, "A sample folder written by gen or batch")->required();
-  cmd->add_option("-o,--out", o->out, "The animated WebP to write");
+  cmd->add_option("-o,--out", o->out,
+                  "The file to write: F.webp (animated WebP) or F.mp4 (H.264 video)");
   cmd->add_option("--png-frames", o->png_frames,
                   "Write the frames as frame_NNNN.png into this new folder instead");
   cmd->add_option("--size", o->size, "Which stage's picture: its side (64, 256); 0 = the last")
@@ -61,15 +80,25 @@ Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   cmd->add_option("--font", o->font, "TrueType font for the captions");
-  cmd->add_flag("--lossless", o->lossless, "Lossless WebP (larger; every pixel kept)");
+  cmd->add_flag("--lossless", o->lossless, "Lossless WebP (larger; every pixel kept); not for MP4");
   cmd->add_flag("--force", o->force, "Replace an existing output file");
 
   return [o, &global]() {
+    // Checked first: a wrong name is the user's to fix before anything is read.
+    const Format format =
+        o->out.empty() || !o->png_frames.empty() ? Format::kWebp : format_of(o->out);
     const SampleRecord sample = read_sample_record(o->sample, o->size);
     const fs::path out = !o->out.empty() ? fs::path(o->out) : sample.folder / default_name(sample);
     std::error_code ec;
     if (o->png_frames.empty()) {
-      require_webp();
+      if (format == Format::kMp4) {
+        require_mp4();
+        if (o->lossless) {
+          throw Error(ErrorKind::kInvalidArgument, "lossless", "is for WebP; MP4 is always lossy");
+        }
+      } else {
+        require_webp();
+      }
       refuse_existing_output(out.string(), "out", o->force);
     } else if (fs::exists(o->png_frames, ec)) {
       throw Error(ErrorKind::kInvalidArgument, "png-frames",
@@ -102,7 +131,9 @@ Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
       }
       std::printf("%s\n", o->png_frames.c_str());
     } else {
-      write_file_atomic(out, encode_webp_animation(animation, o->lossless));
+      write_file_atomic(out, format == Format::kMp4
+                                 ? encode_mp4_animation(animation)
+                                 : encode_webp_animation(animation, o->lossless));
       std::printf("%s\n", out.string().c_str());
     }
     if (!global.quiet) {

@@ -191,6 +191,15 @@ else
   run animate "$work/jig/sample_000" -q
   check "an existing animation is kept (exit 2)" '[ "$rc" -eq 2 ] && cmp -s "$webp" "$work/first.webp" && grep -q "force" "$work/stderr"'
 fi
+# MP4 by --out's extension where the build has FFmpeg; any other extension is refused first.
+run animate "$work/jig/sample_000" --frames 3 --hold 1 --out "$work/x.mp4" -q
+if grep -q "no FFmpeg" "$work/stderr"; then
+  echo "skipped: MP4 (this build has no FFmpeg)"
+else
+  check "animate --out x.mp4 writes an MP4" '[ "$rc" -eq 0 ] && [ -s "$work/x.mp4" ] && [ "$(head -c 8 "$work/x.mp4" | tail -c 4)" = "ftyp" ]'
+fi
+run animate "$work/jig/sample_000" --out "$work/x.gif" -q
+check "animate --out x.gif: exit 2, one line, nothing written" '[ "$rc" -eq 2 ] && [ "$(wc -l <"$work/stderr")" -eq 1 ] && grep -q "\.webp or \.mp4" "$work/stderr" && [ ! -e "$work/x.gif" ]'
 run animate "$work/jig/sample_000" --png-frames "$work/frames" --frames 3 --hold 1 -q
 check "--png-frames writes every frame" '[ "$rc" -eq 0 ] && [ "$(ls "$work/frames" | wc -l)" -eq 8 ]'
 run animate "$work/nonexistent" -q

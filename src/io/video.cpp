@@ -1,0 +1,287 @@
+// anagram/io/video.cpp: MP4 through FFmpeg's libraries, built in memory so the caller writes
+// the file atomically like any other output.
+#include "anagram/io/video.h"
+
+#include "anagram/core/error.h"
+
+#ifdef ANAGRAM_HAVE_FFMPEG
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/cpu.h>
+#include <libavutil/error.h>
+#include <libavutil/log.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
+}
+#endif
+
+namespace anagram {
+
+#ifdef ANAGRAM_HAVE_FFMPEG
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what, int code) {
+  char text[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(code, text, sizeof text);
+  throw Error(ErrorKind::kRuntime, "mp4: " + what + ": " + text);
+}
+
+int check(int code, const char* what) {
+  if (code < 0) fail(what, code);
+  return code;
+}
+
+// Owners for FFmpeg's objects, so an exception anywhere frees everything.
+struct FreeCodec {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FreeFrame {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct FreePacket {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct FreeFormat {
+  void operator()(AVFormatContext* f) const { avformat_free_context(f); }
+};
+struct FreeIo {
+  // The buffer is FFmpeg's (it may have replaced the one given), freed with the context.
+  void operator()(AVIOContext* io) const {
+    av_freep(&io->buffer);
+    avio_context_free(&io);
+  }
+};
+struct FreeSws {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+using CodecPtr = std::unique_ptr<AVCodecContext, FreeCodec>;
+
+// The file grows in memory. The MP4 muxer writes the sample tables (moov) last and then seeks
+// back to fill in the media box's size, so writes may land before the end.
+struct MemoryFile {
+  std::string bytes;
+  int64_t pos = 0;
+};
+
+// FFmpeg 7 (libavformat 61) made the written buffer const.
+#if LIBAVFORMAT_VERSION_MAJOR >= 61
+using WriteBuffer = const uint8_t*;
+#else
+using WriteBuffer = uint8_t*;
+#endif
+
+int write_bytes(void* opaque, WriteBuffer buffer, int size) {
+  auto* file = static_cast<MemoryFile*>(opaque);
+  const size_t end = static_cast<size_t>(file->pos) + static_cast<size_t>(size);
+  if (end > file->bytes.size()) file->bytes.resize(end);
+  std::memcpy(&file->bytes[static_cast<size_t>(file->pos)], buffer, static_cast<size_t>(size));
+  file->pos = static_cast<int64_t>(end);
+  return size;
+}
+
+int64_t seek_bytes(void* opaque, int64_t offset, int whence) {
+  auto* file = static_cast<MemoryFile*>(opaque);
+  const auto size = static_cast<int64_t>(file->bytes.size());
+  switch (whence & ~AVSEEK_FORCE) {
+    case AVSEEK_SIZE:
+      return size;
+    case SEEK_SET:
+      break;
+    case SEEK_CUR:
+      offset += file->pos;
+      break;
+    case SEEK_END:
+      offset += size;
+      break;
+    default:
+      return AVERROR(EINVAL);
+  }
+  if (offset < 0) return AVERROR(EINVAL);
+  file->pos = offset;
+  return offset;
+}
+
+// An encoder opened for frames of width x height, each lasting frame_ms: libx264 where FFmpeg
+// has it (the best quality per byte), else whatever H.264 encoder it has, else MPEG-4 Part 2 so
+// a build of FFmpeg without H.264 still writes a playable file. One that will not open (e.g. a
+// hardware encoder without its hardware) gives way to the next.
+CodecPtr open_encoder(int width, int height, int frame_ms, bool global_header) {
+  const AVCodec* candidates[] = {avcodec_find_encoder_by_name("libx264"),
+                                 avcodec_find_encoder(AV_CODEC_ID_H264),
+                                 avcodec_find_encoder_by_name("mpeg4")};
+  int last_error = AVERROR_ENCODER_NOT_FOUND;
+  for (const AVCodec* codec : candidates) {
+    if (codec == nullptr) continue;
+    CodecPtr ctx(avcodec_alloc_context3(codec));
+    if (!ctx) fail("cannot allocate the encoder", AVERROR(ENOMEM));
+    ctx->width = width;
+    ctx->height = height;
+    ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+    // One tick a frame: the frames' own clock, nothing from the wall clock.
+    ctx->time_base = AVRational{frame_ms, 1000};
+    ctx->framerate = AVRational{1000, frame_ms};
+    // swscale's RGB -> YUV is BT.601, limited range; say so, or players guess BT.709 for
+    // large frames and shift the colours.
+    ctx->colorspace = AVCOL_SPC_SMPTE170M;
+    ctx->color_primaries = AVCOL_PRI_SMPTE170M;
+    ctx->color_trc = AVCOL_TRC_SMPTE170M;
+    ctx->color_range = AVCOL_RANGE_MPEG;
+    // One thread and bit-exact mode: the same frames give the same bytes.
+    ctx->thread_count = 1;
+    ctx->flags |= AV_CODEC_FLAG_BITEXACT;
+    if (global_header) ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    if (std::strcmp(codec->name, "libx264") == 0) {
+      // crf 18: near-transparent; the pictures' fine detail is the point.
+      check(av_opt_set(ctx->priv_data, "preset", "medium", 0), "libx264 preset");
+      check(av_opt_set(ctx->priv_data, "crf", "18", 0), "libx264 crf");
+      // x264's AVX-512 code (seen with r3095, in its macroblock-tree rate control) reads memory
+      // it never wrote when the width is not a multiple of 128, so the same frames gave other
+      // bytes from run to run. Its AVX2 code does not, and every AVX-512 CPU has AVX2.
+      // (mbtree=0 cures it too, at 10-40% larger files.)
+      if (av_get_cpu_flags() & AV_CPU_FLAG_AVX512) {
+        check(av_opt_set(ctx->priv_data, "x264-params", "asm=AVX2", 0), "libx264 asm");
+      }
+    } else if (codec->id == AV_CODEC_ID_MPEG4) {
+      ctx->flags |= AV_CODEC_FLAG_QSCALE;  // constant quality, not the 200 kb/s default
+      ctx->global_quality = FF_QP2LAMBDA * 3;
+    } else {
+      ctx->bit_rate = std::max<int64_t>(2000000, int64_t{width} * height * 1000 / frame_ms / 4);
+    }
+    last_error = avcodec_open2(ctx.get(), codec, nullptr);
+    if (last_error >= 0) return ctx;
+  }
+  fail("no usable H.264 or MPEG-4 encoder", last_error);
+}
+
+}  // namespace
+
+bool mp4_supported() { return true; }
+
+void require_mp4() {}
+
+std::string encode_mp4_animation(const Animation& animation) {
+  if (animation.frames.empty()) throw Error(ErrorKind::kInvalidArgument, "animate: no frames");
+  const int width = animation.frames[0].width, height = animation.frames[0].height;
+  for (const RgbImage& frame : animation.frames) {
+    if (frame.width != width || frame.height != height || width < 1 || height < 1 ||
+        frame.pixels.size() != static_cast<size_t>(width) * height * 3) {
+      throw Error(ErrorKind::kInvalidArgument, "animate: frames of different sizes");
+    }
+  }
+  if (animation.frame_ms < 1) throw Error(ErrorKind::kInvalidArgument, "animate: bad frame time");
+  // libx264 prints its statistics on stderr at the default level; failures still show (and
+  // come back as Errors), the rest would bury the CLI's one-line messages.
+  if (av_log_get_level() > AV_LOG_ERROR) av_log_set_level(AV_LOG_ERROR);
+  // yuv420p halves the chroma both ways, so the encoders want even sides: an odd side gets one
+  // more pixel, a copy of the edge (invisible, unlike a black or cropped line).
+  const int padded_width = (width + 1) / 2 * 2, padded_height = (height + 1) / 2 * 2;
+
+  std::unique_ptr<AVFormatContext, FreeFormat> format;
+  {
+    AVFormatContext* raw = nullptr;
+    check(avformat_alloc_output_context2(&raw, nullptr, "mp4", nullptr), "no MP4 muxer");
+    format.reset(raw);
+  }
+  MemoryFile file;
+  constexpr int kIoBufferSize = 1 << 16;
+  auto* io_buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
+  if (io_buffer == nullptr) fail("cannot allocate the output buffer", AVERROR(ENOMEM));
+  std::unique_ptr<AVIOContext, FreeIo> io(
+      avio_alloc_context(io_buffer, kIoBufferSize, 1, &file, nullptr, write_bytes, seek_bytes));
+  if (!io) {
+    av_free(io_buffer);
+    fail("cannot allocate the output context", AVERROR(ENOMEM));
+  }
+  format->pb = io.get();
+  format->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;  // no library version strings
+
+  CodecPtr encoder = open_encoder(padded_width, padded_height, animation.frame_ms,
+                                  (format->oformat->flags & AVFMT_GLOBALHEADER) != 0);
+  AVStream* stream = avformat_new_stream(format.get(), nullptr);
+  if (stream == nullptr) fail("cannot add the video stream", AVERROR(ENOMEM));
+  check(avcodec_parameters_from_context(stream->codecpar, encoder.get()), "stream parameters");
+  stream->time_base = encoder->time_base;
+  stream->avg_frame_rate = encoder->framerate;
+  check(avformat_write_header(format.get(), nullptr), "cannot write the header");
+
+  // Exact arithmetic: the same bytes on any CPU, and none of swscale's fast paths (some leave a
+  // frame's last columns unconverted).
+  std::unique_ptr<SwsContext, FreeSws> to_yuv(
+      sws_getContext(padded_width, padded_height, AV_PIX_FMT_RGB24, padded_width, padded_height,
+                     AV_PIX_FMT_YUV420P, SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr,
+                     nullptr, nullptr));
+  if (!to_yuv) fail("cannot convert RGB to yuv420p", AVERROR(EINVAL));
+  std::unique_ptr<AVFrame, FreeFrame> yuv(av_frame_alloc());
+  std::unique_ptr<AVPacket, FreePacket> packet(av_packet_alloc());
+  if (!yuv || !packet) fail("cannot allocate a frame", AVERROR(ENOMEM));
+  yuv->format = AV_PIX_FMT_YUV420P;
+  yuv->width = padded_width;
+  yuv->height = padded_height;
+  check(av_frame_get_buffer(yuv.get(), 0), "cannot allocate a frame");
+
+  // Moves every packet the encoder has ready into the file.
+  const auto drain = [&]() {
+    for (;;) {
+      const int got = avcodec_receive_packet(encoder.get(), packet.get());
+      if (got == AVERROR(EAGAIN) || got == AVERROR_EOF) return;
+      check(got, "encoding failed");
+      if (packet->duration == 0) packet->duration = 1;  // one tick: the last frame's length
+      av_packet_rescale_ts(packet.get(), encoder->time_base, stream->time_base);
+      packet->stream_index = stream->index;
+      check(av_interleaved_write_frame(format.get(), packet.get()), "cannot write a frame");
+    }
+  };
+  // swscale's SIMD reads a few bytes past the last pixel: zeros there, not whatever the heap
+  // held, or the same frames would not always give the same bytes.
+  std::vector<uint8_t> rgb(static_cast<size_t>(padded_width) * padded_height * 3 +
+                           AV_INPUT_BUFFER_PADDING_SIZE);
+  const size_t row = static_cast<size_t>(width) * 3, padded_row = size_t{3} * padded_width;
+  for (size_t i = 0; i < animation.frames.size(); ++i) {
+    const RgbImage& frame = animation.frames[i];
+    for (int y = 0; y < padded_height; ++y) {
+      const uint8_t* from = &frame.pixels[std::min(y, height - 1) * row];
+      uint8_t* to = &rgb[y * padded_row];
+      std::copy(from, from + row, to);
+      if (padded_width != width) std::copy(from + row - 3, from + row, to + row);
+    }
+    check(av_frame_make_writable(yuv.get()), "cannot reuse a frame");
+    const uint8_t* planes[] = {rgb.data()};
+    const int strides[] = {static_cast<int>(padded_row)};
+    sws_scale(to_yuv.get(), planes, strides, 0, padded_height, yuv->data, yuv->linesize);
+    yuv->pts = static_cast<int64_t>(i);
+    check(avcodec_send_frame(encoder.get(), yuv.get()), "encoding failed");
+    drain();
+  }
+  check(avcodec_send_frame(encoder.get(), nullptr), "cannot finish encoding");
+  drain();
+  check(av_write_trailer(format.get()), "cannot finish the file");
+  avio_flush(io.get());
+  check(io->error, "cannot write the file");
+  return std::move(file.bytes);
+}
+
+#else
+
+bool mp4_supported() { return false; }
+
+void require_mp4() {
+  throw Error(ErrorKind::kRuntime,
+              "this build has no FFmpeg (install libavcodec-dev libavformat-dev libswscale-dev "
+              "and rebuild), so it cannot write MP4; --out F.webp writes animated WebP");
+}
+
+std::string encode_mp4_animation(const Animation&) {
+  require_mp4();
+  return "";
+}
+
+#endif
+
+}  // namespace anagram
