@@ -351,8 +351,7 @@ BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<Batch
     SessionOptions session_options = options.session;
     session_options.bundle = bundle;
     if (options.workers > 1 && session_options.threads == 0) {
-      session_options.threads = 1;  // one core per worker
-      if (session_options.blas_threads == 0) session_options.blas_threads = 1;
+      session_options.threads = 1;  // one core per worker (BLAS threads follow: apply_threads)
     }
     const std::unique_ptr<Session> session = Session::open(session_options, parts.at(bundle));
     const std::vector<const BatchSample*>& mine = todo.at(bundle);
