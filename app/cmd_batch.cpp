@@ -85,17 +85,7 @@ Runner add_batch_command(CLI::App& app, const GlobalOptions& global) {
                   "Where to append one JSON line per sample (default OUT/summary.jsonl, or "
                   "OUT/summary.shard-I-of-N.jsonl)");
   cmd->add_flag("--skip-invalid", o->skip_invalid, "Run the valid lines even if some are not");
-  cmd->add_option("-b,--bundle", o->session.bundle, "Bundle of jobs that name none")
-      ->capture_default_str();
-  cmd->add_option("-d,--device", o->session.device, "cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", o->session.dtype, "auto or the bundles' dtype")->capture_default_str();
-  cmd->add_option("--text-device", o->session.text_device, "Device of the T5 text encoder");
-  cmd->add_option("--embeddings-cache", o->session.embeddings_cache,
-                  "Folder for prompt embeddings, shared by later runs");
-  cmd->add_option("--threads", o->session.threads,
-                  "CPU threads of LibTorch and of its BLAS library per sample (0: their "
-                  "defaults, or 1 each with --workers above 1)")
-      ->capture_default_str();
+  add_session_options(cmd, o->session, SessionOptionsFor::kBatch);
   cmd->add_option("-j,--workers", o->workers,
                   "Samples made at once, sharing the loaded models (CPU: up to one per core; "
                   "GPU: each adds its activations to the memory in use)")
@@ -128,11 +118,11 @@ Runner add_batch_command(CLI::App& app, const GlobalOptions& global) {
         : count == 1        ? std::filesystem::path(o->out) / "summary.jsonl"
                      : std::filesystem::path(o->out) / ("summary.shard-" + std::to_string(index) +
                                                         "-of-" + std::to_string(count) + ".jsonl");
-    RunCallbacks callbacks;
-    callbacks.interrupted = &g_interrupted;
-    callbacks.command_line = global.command_line;
-    callbacks.sample_done = [](const SampleResult& sample) {
-      std::printf("%s\n", sample.dir.string().c_str());
+    BatchCallbacks callbacks;
+    callbacks.run.interrupted = &g_interrupted;
+    callbacks.run.command_line = global.command_line;
+    callbacks.sample_done = [](const std::filesystem::path& dir) {
+      std::printf("%s\n", dir.string().c_str());
       std::fflush(stdout);
     };
     const BatchReport report = run_batch(file.jobs, samples, options, callbacks);

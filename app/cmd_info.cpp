@@ -4,7 +4,6 @@
 
 #include "anagram/core/device.h"
 #include "anagram/core/dtype.h"
-#include "anagram/diffusion/ddpm_scheduler.h"
 #include "anagram/models/bundle.h"
 #include "anagram/pipeline/session.h"
 #include "commands.h"
@@ -18,14 +17,6 @@ std::string file_size(const Manifest& m, const std::string& file) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
   return text;
-}
-
-DDPMSchedulerConfig scheduler_of(const Manifest& m, const nlohmann::json& config) {
-  try {
-    return DDPMSchedulerConfig::from_json(config);
-  } catch (const Error& e) {
-    throw Error(ErrorKind::kBundle, "bundle '" + printable(m.dir.string()) + "': " + e.detail());
-  }
 }
 
 }  // namespace
@@ -49,7 +40,6 @@ Runner add_info_command(CLI::App& app) {
 
   return [options]() {
     const Manifest m = read_manifest(options->bundle);
-    for (const auto& stage : m.stages) scheduler_of(m, stage.scheduler);
     if (options->json) {
       std::printf("%s\n",
                   m.raw.dump(2, ' ', true, nlohmann::json::error_handler_t::replace).c_str());
@@ -73,10 +63,10 @@ Runner add_info_command(CLI::App& app) {
                       (long long)a.num_layers, (long long)a.query_resolution,
                       (long long)a.query_resolution, (long long)a.text_tokens);
         }
-        std::printf("  scheduler   %s\n", scheduler_of(m, s.scheduler).to_json().dump().c_str());
-        if (s.stage == 2) {
+        std::printf("  scheduler   %s\n", s.scheduler.to_json().dump().c_str());
+        if (s.noising_scheduler) {
           std::printf("  noising     %s, default noise level %lld\n",
-                      scheduler_of(m, s.noising_scheduler).to_json().dump().c_str(),
+                      s.noising_scheduler->to_json().dump().c_str(),
                       (long long)s.default_noise_level);
         }
       }
@@ -96,7 +86,7 @@ Runner add_info_command(CLI::App& app) {
       SessionOptions session;
       session.bundle = options->bundle;
       session.device = options->device;
-      const auto loaded = Session::open(session);
+      const auto loaded = Session::open(session, m);
       std::printf("load          ok: %s%s%s ran a probe call on %s (%.1f s)\n",
                   m.schema_version >= 2 ? "file hashes match; " : "",
                   m.has_stage(2) ? "both UNets, the text encoder" : "the UNet, the text encoder",

@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "anagram/pipeline/session.h"
+
 namespace anagram::cli {
 
 using Runner = std::function<int()>;
@@ -23,6 +25,11 @@ struct GlobalOptions {
 // Output files named on the command line are the user's: refuses (Error naming `option`) to
 // replace an existing `path` unless `force`.
 void refuse_existing_output(const std::string& path, const std::string& option, bool force);
+
+// --bundle, --device, --dtype, --text-device, --embeddings-cache and --threads, bound to
+// `session` (gen and batch share them; batch's help speaks of jobs and workers).
+enum class SessionOptionsFor { kGen, kBatch };
+void add_session_options(CLI::App* cmd, SessionOptions& session, SessionOptionsFor command);
 
 Runner add_gen_command(CLI::App& app, const GlobalOptions& global);
 Runner add_batch_command(CLI::App& app, const GlobalOptions& global);

@@ -5,22 +5,17 @@
 //
 // Usage: anagram_bench [--bundle DIR] [--device cpu|cuda] [--steps N] [--views N] [--repeat R]
 //                      [--stages 1|2] [--threads T]
-#include <unistd.h>
-
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <string>
 
 #include "anagram/core/dtype.h"
 #include "anagram/core/error.h"
 #include "anagram/core/error_text.h"
-#include "anagram/io/output.h"
 #include "anagram/pipeline/session.h"
 
 namespace {
-
-namespace fs = std::filesystem;
 
 int parse_int(const std::string& key, const std::string& value) {
   char* end = nullptr;
@@ -59,8 +54,6 @@ int main(int argc, char** argv) {
       }
     }
     auto session = anagram::Session::open(options);
-    const fs::path out = fs::temp_directory_path() / ("anagram_bench_" + std::to_string(getpid()));
-    anagram::prepare_output_dir(out);
 
     const char* names[] = {"identity", "rotate_180", "flip", "rotate_cw"};
     anagram::GenerateRequest request;
@@ -71,23 +64,41 @@ int main(int argc, char** argv) {
     request.steps = steps;
     request.stages = stages;
 
-    // One warm-up sample (the first calls pay for TorchScript's optimisation and
-    // allocations), then `repeat` timed samples with the UNet calls timed on their own.
+    // One warm-up sample (the first calls pay for allocations and any graph optimisation),
+    // then `repeat` timed samples with the UNet calls timed on their own, summed per stage.
+    struct Totals {
+      int stage = 0, steps = 0;
+      anagram::StageTiming timing;
+    };
     auto time_runs = [&](const anagram::GenerateRequest& r) {
       anagram::GenerationPlan plan = session->plan(r);
-      plan.request.num_samples = 1;
-      session->generate(plan, out);
-      plan.request.num_samples = repeat;
-      anagram::RunCallbacks callbacks;
-      callbacks.profile = true;
-      return session->generate(plan, out, callbacks).stages;
+      plan.request.num_samples = repeat + 1;
+      session->generate(plan, 0);
+      anagram::RunOptions run;
+      run.profile = true;
+      std::vector<Totals> totals;
+      for (int i = 1; i <= repeat; ++i) {
+        const anagram::Sample sample = session->generate(plan, i, run);
+        totals.resize(sample.stages.size());
+        for (size_t s = 0; s < sample.stages.size(); ++s) {
+          const anagram::StageResult& stage = sample.stages[s];
+          anagram::StageTiming& t = totals[s].timing;
+          totals[s].stage = stage.stage;
+          totals[s].steps = stage.steps;
+          t.seconds += stage.timing.seconds;
+          t.unet_seconds += stage.timing.unet_seconds;
+          t.unet_calls += stage.timing.unet_calls;
+          t.antiseg_seconds += stage.timing.antiseg_seconds;
+          t.antiseg_calls += stage.timing.antiseg_calls;
+          t.peak_memory_mib = std::max(t.peak_memory_mib, stage.timing.peak_memory_mib);
+        }
+      }
+      return totals;
     };
     anagram::GenerateRequest baseline = request;
     baseline.method = anagram::Method::kBaseline;
     const auto base = time_runs(baseline);
     const auto method = time_runs(request);
-    std::error_code ec;
-    fs::remove_all(out, ec);
 
     const auto& m = session->manifest();
     std::printf("bundle              %s (%s)\n", m.name.c_str(), options.bundle.c_str());
@@ -98,13 +109,14 @@ int main(int argc, char** argv) {
     std::printf("load                %.3f s (hashes, every model loaded and probed)\n",
                 session->load_seconds());
     for (size_t i = 0; i < base.size(); ++i) {
-      const auto& b = base[i];
-      const auto& t = method[i];
-      const double per_step = b.seconds / (repeat * b.steps);
+      const auto& b = base[i].timing;
+      const auto& t = method[i].timing;
+      const int stage = base[i].stage, stage_steps = base[i].steps;
+      const double per_step = b.seconds / (repeat * stage_steps);
       const double unet = b.unet_seconds / b.unet_calls;
-      const double method_step = t.seconds / (repeat * t.steps);
-      std::printf("stage %d             %lldx%lld\n", b.stage,
-                  (long long)m.stage(b.stage).image_size, (long long)m.stage(b.stage).image_size);
+      const double method_step = t.seconds / (repeat * stage_steps);
+      std::printf("stage %d             %lldx%lld\n", stage, (long long)m.stage(stage).image_size,
+                  (long long)m.stage(stage).image_size);
       std::printf("  baseline          %.4f s per step\n", per_step);
       std::printf("    UNet call       %.4f s per step\n", unet);
       std::printf("    outside UNet    %.1f %% of a step\n", 100.0 * (per_step - unet) / per_step);
@@ -115,7 +127,7 @@ int main(int argc, char** argv) {
         std::printf("    anti-segregation %.4f s per optimised step = %.2fx a UNet call\n", antiseg,
                     antiseg / unet);
       }
-      std::printf("  peak memory       %.1f MiB (%s)\n", t.peak_device_mib,
+      std::printf("  peak memory       %.1f MiB (%s)\n", t.peak_memory_mib,
                   session->device().is_cuda() ? "CUDA allocated" : "host max RSS");
     }
     return 0;

@@ -97,8 +97,12 @@ TEST_F(AntiSegModel, OneStepLowersTheOverlapLossAtTheNextTimestep) {
                              anagram::find_concept_tokens(text_->tokenizer(), prompts[1])},
                             manifest_->tokenizer.max_length);
   anagram::AntiSegOptions options;  // the published learning rate, 5
-  anagram::AntiSegregation antiseg(*unet_, image_views, map_views, text_->encode(prompts), mask,
-                                   options, 30);
+  const anagram::UNet& unet = *unet_;
+  anagram::AntiSegregation antiseg(
+      [&](const torch::Tensor& x, int64_t t, const torch::Tensor& states) {
+        return unet.forward_with_attention(x, t, states).attention;
+      },
+      image_views, map_views, text_->encode(prompts), mask, options, 30);
   EXPECT_EQ(antiseg.steps(), 26);
   torch::manual_seed(3);
   const auto x = torch::randn({1, 3, 64, 64});
@@ -114,6 +118,49 @@ TEST_F(AntiSegModel, OneStepLowersTheOverlapLossAtTheNextTimestep) {
   EXPECT_LT(after, before);
   // After the K-th step the hook leaves x alone.
   EXPECT_TRUE(torch::equal(antiseg(x, 26, next_t), x));
+}
+
+// The method on an analytic dummy model: task b's concept attention is sigmoid of channel b
+// of what it sees (its view of x), so after the views are undone the maps are sigmoid(x[0])
+// and sigmoid(x[1]); the loss is then known in closed form, and one step must lower it.
+TEST(AntiSegDummy, OneStepLowersAClosedFormLoss) {
+  const std::vector<anagram::ViewPtr> views = {anagram::make_view("identity"),
+                                               anagram::make_view("rotate_180")};
+  const anagram::ViewStack stack(views, 8, 8, torch::kCPU);  // images and maps are 8x8
+  const int64_t tokens = 4, concept_column = 1;
+  int calls = 0;
+  const anagram::AttentionProbe probe = [&](const torch::Tensor& x, int64_t t,
+                                            const torch::Tensor& states) {
+    ++calls;
+    EXPECT_EQ(t, 500);
+    EXPECT_EQ(states.size(0), x.size(0));  // the conditional half only
+    const int64_t b = x.size(0);
+    auto attention = torch::zeros({1, b, 64, tokens});
+    std::vector<torch::Tensor> columns;
+    for (int64_t k = 0; k < b; ++k) columns.push_back(torch::sigmoid(x[k][k]).reshape({64}));
+    attention.select(3, concept_column).copy_(torch::stack(columns));
+    return attention + 0 * x.sum();  // keeps the graph to x
+  };
+  const auto mask = anagram::concept_mask({{concept_column}, {concept_column}}, tokens);
+  anagram::AntiSegOptions options;
+  options.learning_rate = 0.5;
+  anagram::AntiSegregation antiseg(probe, stack, stack, torch::zeros({2, tokens, 3}), mask, options,
+                                   30);
+  torch::manual_seed(7);
+  const auto x = torch::randn({1, 3, 8, 8});
+  const auto closed_form = [](const torch::Tensor& image) {
+    const auto m0 = torch::sigmoid(image[0][0]), m1 = torch::sigmoid(image[0][1]);
+    const double overlap = (torch::minimum(m0, m1).sum() / (m0 + m1).sum()).item<double>();
+    return std::abs(0.45 - overlap);
+  };
+  torch::NoGradGuard no_grad;
+  const double before = antiseg.evaluate(x, 500).first.item<double>();
+  EXPECT_NEAR(before, closed_form(x), 1e-6);
+  const auto updated = antiseg(x, 0, 500);
+  EXPECT_NEAR(closed_form(updated), antiseg.evaluate(updated, 500).first.item<double>(), 1e-6);
+  EXPECT_LT(closed_form(updated), before);
+  EXPECT_TRUE(torch::equal(updated[0][2], x[0][2]));  // channel 2 reaches no map
+  EXPECT_EQ(calls, 3);
 }
 
 TEST(AntiSegOptions, StepsScaleWithTheSchedule) {

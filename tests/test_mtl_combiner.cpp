@@ -66,7 +66,9 @@ TEST_F(ClipGolden, TaskScoresAndWeightsMatchThePublishedCode) {
   const auto clean = clip_->scores(golden("task_x"), t, text, /*published_input=*/false);
   EXPECT_LT(max_abs_diff(clean, golden("task_scores_clean")), 1e-5);
 
-  MultiTaskCombiner combiner(MtlOptions{}, clip_, text);
+  MultiTaskCombiner combiner(MtlOptions{}, [&](const torch::Tensor& view_inputs, int64_t timestep) {
+    return clip_->scores(view_inputs, timestep, text, /*published_input=*/true);
+  });
   const int step = static_cast<int>(golden("task_step").item<int64_t>());
   EXPECT_LT(
       max_abs_diff(combiner.balancing_weights(published, step, 30), golden("task_alpha_published")),
@@ -76,7 +78,7 @@ TEST_F(ClipGolden, TaskScoresAndWeightsMatchThePublishedCode) {
 TEST(MtlCombiner, BalancingWeightsFollowTheFormula) {
   MtlOptions options;
   options.balance = false;  // no CLIP needed to test the formula
-  MultiTaskCombiner combiner(options, nullptr, {});
+  MultiTaskCombiner combiner(options);
   const auto scores = torch::tensor({0.2f, 0.4f, 0.8f});
   // Published quirk: exponent -(1 + i/30) whatever the step count.
   const double exponent = -(1.0 + 6.0 / 30.0);
@@ -90,7 +92,7 @@ TEST(MtlCombiner, BalancingWeightsFollowTheFormula) {
   EXPECT_GT(w[1].item<float>(), w[2].item<float>());
 
   options.exact_steps_exponent = true;
-  MultiTaskCombiner exact(options, nullptr, {});
+  MultiTaskCombiner exact(options);
   const double exact_exponent = -(1.0 + 6.0 / 10.0);
   auto expected_exact = torch::tensor({std::pow(0.2, exact_exponent), std::pow(0.4, exact_exponent),
                                        std::pow(0.8, exact_exponent)});
@@ -101,7 +103,7 @@ TEST(MtlCombiner, BalancingWeightsFollowTheFormula) {
 TEST(MtlCombiner, NonPositiveScoresGiveFiniteWeights) {
   MtlOptions options;
   options.balance = false;
-  MultiTaskCombiner combiner(options, nullptr, {});
+  MultiTaskCombiner combiner(options);
   const auto w = combiner.balancing_weights(torch::tensor({-0.3f, 0.0f, 0.5f}), 3, 30);
   EXPECT_TRUE(torch::isfinite(w).all().item<bool>());
   EXPECT_NEAR(w.sum().item<float>(), 1.0f, 1e-6);
@@ -134,7 +136,7 @@ TEST(MtlCombiner, AllOffIsTheMean) {
   MtlOptions options;
   options.balance = false;
   options.rectify = false;
-  MultiTaskCombiner combiner(options, nullptr, {});
+  MultiTaskCombiner combiner(options);
   anagram::TaskPredictions tasks;
   tasks.eps = torch::randn({2, 3, 8, 8});
   tasks.variance = torch::randn({2, 3, 8, 8});
@@ -146,8 +148,43 @@ TEST(MtlCombiner, AllOffIsTheMean) {
   EXPECT_FALSE(out.scores.defined());
 }
 
-TEST(MtlCombiner, BalancingWithoutClipIsAnError) {
-  EXPECT_THROW(MultiTaskCombiner(MtlOptions{}, nullptr, {}), anagram::Error);
+TEST(MtlCombiner, BalancingWithoutAScorerIsAnError) {
+  EXPECT_THROW(MultiTaskCombiner(MtlOptions{}), anagram::Error);
+}
+
+// The whole combination on an analytic dummy scorer: the weights follow the scores it returns
+// (the lagging task gets more), the estimate is c * sum_k alpha_k eps_k with c rectifying it,
+// and the scorer sees each task's view input and the step's timestep.
+TEST(MtlCombiner, CombinesWithADummyScorer) {
+  torch::manual_seed(5);
+  anagram::TaskPredictions tasks;
+  tasks.eps = torch::randn({2, 3, 8, 8});
+  tasks.variance = torch::randn({2, 3, 8, 8});
+  tasks.view_inputs = torch::randn({2, 3, 8, 8});
+  tasks.step_index = 3;
+  tasks.num_steps = 30;
+  tasks.timestep = 700;
+  int64_t seen_timestep = -1;
+  torch::Tensor seen_inputs;
+  MultiTaskCombiner combiner(MtlOptions{}, [&](const torch::Tensor& inputs, int64_t t) {
+    seen_inputs = inputs;
+    seen_timestep = t;
+    return torch::tensor({0.25f, 0.75f});
+  });
+  const auto out = combiner.combine(tasks);
+  EXPECT_EQ(seen_timestep, 700);
+  EXPECT_TRUE(torch::equal(seen_inputs, tasks.view_inputs));
+  const double exponent = -(1.0 + 3.0 / 30.0);
+  const double a = std::pow(0.25, exponent), b = std::pow(0.75, exponent);
+  const auto w = torch::tensor({a / (a + b), b / (a + b)}, torch::kFloat);
+  EXPECT_LT(max_abs_diff(out.weights, w), 1e-6);
+  EXPECT_GT(out.weights[0].item<float>(), out.weights[1].item<float>());
+  const auto c = MultiTaskCombiner::rectification_scale(tasks.eps, w);
+  const auto expected = c * (w[0] * tasks.eps[0] + w[1] * tasks.eps[1]);
+  EXPECT_LT(max_abs_diff(out.eps[0], expected), 1e-5);
+  EXPECT_LT(max_abs_diff(out.variance[0], w[0] * tasks.variance[0] + w[1] * tasks.variance[1]),
+            1e-5);
+  EXPECT_TRUE(torch::equal(out.scores, torch::tensor({0.25f, 0.75f})));
 }
 
 }  // namespace

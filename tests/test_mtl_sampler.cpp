@@ -13,6 +13,7 @@
 #include "anagram/models/noise_aware_clip.h"
 #include "anagram/models/text_encoder.h"
 #include "anagram/models/unet.h"
+#include "anagram/pipeline/model_callbacks.h"
 #include "golden_io.h"
 #include "tiny_bundle.h"
 
@@ -42,17 +43,15 @@ struct MtlGolden : ::testing::Test {
           image_views(views, 64, 64, torch::kCPU),
           map_views(views, 32, 32, torch::kCPU),
           prompt_states(text_->encode(prompts)),
-          combiner(mtl, clip_, clip_->embed_texts(prompts)),
+          combiner(mtl, anagram::clip_task_scorer(*clip_, prompts, !mtl.exact_clip_input)),
           antiseg(
-              *unet_, image_views, map_views, prompt_states,
+              anagram::attention_probe(*unet_), image_views, map_views, prompt_states,
               anagram::concept_mask({anagram::find_concept_tokens(text_->tokenizer(), prompts[0]),
                                      anagram::find_concept_tokens(text_->tokenizer(), prompts[1])},
                                     77),
               anagram::AntiSegOptions{antiseg_steps, 5.0, {}}, num_steps),
-          sampler(*unet_,
-                  anagram::StageSpec::base(
-                      anagram::DDPMSchedulerConfig::from_json(manifest_->stage(1).scheduler)),
-                  image_views, {text_->encode({""}), prompt_states}, combiner) {
+          sampler(*unet_, anagram::StageSpec::base(manifest_->stage(1).scheduler), image_views,
+                  {text_->encode({""}), prompt_states}, combiner) {
       params.steps = num_steps;
       params.guidance_scale = 10.0;
       sampler.set_post_step_hook([this](const torch::Tensor& x, int i, int64_t t) {
@@ -122,8 +121,7 @@ TEST_F(MtlGolden, EveryStepMatchesThePythonRun) {
   const int steps = static_cast<int>(golden("num_steps").item<int64_t>());
   const int k = static_cast<int>(golden("antiseg_steps").item<int64_t>());
   Run run(anagram::MtlOptions{}, k, steps);
-  anagram::DDPMScheduler scheduler(
-      anagram::DDPMSchedulerConfig::from_json(manifest_->stage(1).scheduler));
+  anagram::DDPMScheduler scheduler(manifest_->stage(1).scheduler);
   scheduler.set_timesteps(steps);
   anagram::NoiseSource noise(golden("seed").item<int64_t>(), torch::kFloat, torch::kCPU);
   EXPECT_TRUE(torch::equal(noise.next({1, 3, 64, 64}), golden("initial_noise")));

@@ -42,9 +42,7 @@ struct GoldenRun : ::testing::Test {
     delete golden_;
   }
   static const torch::Tensor& golden(const std::string& name) { return golden_->at(name); }
-  static anagram::DDPMSchedulerConfig scheduler_config() {
-    return anagram::DDPMSchedulerConfig::from_json(manifest_->stage(1).scheduler);
-  }
+  static anagram::DDPMSchedulerConfig scheduler_config() { return manifest_->stage(1).scheduler; }
   // The baseline sampler (mean combiner) for identity + rotate_180 and two prompts.
   struct BaselineRun {
     explicit BaselineRun(const std::vector<std::string>& prompts)

@@ -10,7 +10,9 @@
 
 #include "anagram/core/error.h"
 #include "anagram/core/threads.h"
+#include "anagram/io/image_io.h"
 #include "anagram/io/output.h"
+#include "anagram/io/sample_writer.h"
 #include "anagram/pipeline/session.h"
 
 namespace {
@@ -52,7 +54,7 @@ struct SessionTest : ::testing::Test {
   fs::path run(const anagram::GenerateRequest& r, const std::string& name) const {
     const fs::path out = root_ / name;
     anagram::prepare_output_dir(out);
-    return session_->generate(session_->plan(r), out).samples.at(0).dir;
+    return anagram::write_sample(out, session_->generate(r));
   }
   // {anagram.png bytes, metadata.json}
   std::pair<std::string, nlohmann::json> run_files(const anagram::GenerateRequest& r,
@@ -151,7 +153,7 @@ TEST_F(SessionTest, OnePromptWorksWithoutAntiSegregation) {
   r.steps = 2;
   r.stages = 1;
   const auto plan = session_->plan(r);
-  EXPECT_FALSE(plan.antiseg);
+  EXPECT_FALSE(plan.antiseg());
   ASSERT_EQ(plan.notes.size(), 1u);
   const auto meta = nlohmann::json::parse(read(run(r, "one") / "metadata.json"));
   EXPECT_EQ(meta.at("method").at("antiseg"), false);
@@ -163,9 +165,9 @@ TEST_F(SessionTest, MetadataReproducesTheSampleByteForByte) {
   r.num_samples = 2;
   const fs::path out = root_ / "first";
   anagram::prepare_output_dir(out);
-  const auto samples = session_->generate(session_->plan(r), out).samples;
-  ASSERT_EQ(samples.size(), 2u);
-  const fs::path second = samples[1].dir;
+  const anagram::GenerationPlan plan = session_->plan(r);
+  const fs::path second = anagram::write_sample(out, session_->generate(plan, 1));
+  EXPECT_EQ(second.filename(), "sample_000");
   const anagram::RecordedRun recorded = anagram::read_recorded_run(second / "metadata.json");
   EXPECT_EQ(recorded.request.seed, 12u);
   EXPECT_EQ(recorded.request.num_samples, 1);
@@ -185,37 +187,60 @@ TEST_F(SessionTest, NeverReplacesWhatIsInTheOutputFolder) {
   EXPECT_FALSE(fs::exists(out / ".sample_007.tmp-999999999"));
   auto r = request();
   r.steps = 1;
-  const auto dir = session_->generate(session_->plan(r), out).samples.at(0).dir;
+  const auto dir = anagram::write_sample(out, session_->generate(r));
   EXPECT_EQ(dir.filename(), "sample_002");
   EXPECT_EQ(read(out / "sample_000" / "mine.txt"), "user data");
   EXPECT_EQ(read(out / "sample_001"), "a file of the user's");
 }
 
-TEST_F(SessionTest, InterruptLeavesNoPartialSample) {
-  const fs::path out = root_ / "interrupted";
-  anagram::prepare_output_dir(out);
+TEST_F(SessionTest, InterruptStopsTheSampleInFlight) {
   std::atomic<bool> stop{false};
-  anagram::RunCallbacks callbacks;
-  callbacks.interrupted = &stop;
-  callbacks.progress = [&](const anagram::Progress& p) {
+  anagram::RunOptions run;
+  run.interrupted = &stop;
+  run.progress = [&](const anagram::Progress& p) {
     if (p.sample == 1 && p.step == 1) stop = true;
   };
-  std::vector<fs::path> done;
-  callbacks.sample_done = [&](const anagram::SampleResult& s) { done.push_back(s.dir); };
   auto r = request();
   r.num_samples = 3;
   r.steps = 2;
+  const anagram::GenerationPlan plan = session_->plan(r);
+  EXPECT_NO_THROW(session_->generate(plan, 0, run));
   try {
-    session_->generate(session_->plan(r), out, callbacks);
+    session_->generate(plan, 1, run);
     FAIL() << "expected an interruption";
   } catch (const anagram::Error& e) {
     EXPECT_EQ(e.kind(), anagram::ErrorKind::kInterrupted);
     EXPECT_EQ(e.exit_code(), 130);
   }
-  ASSERT_EQ(done.size(), 1u);  // the finished sample was reported as it was committed
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(out)) names.push_back(entry.path().filename());
-  EXPECT_EQ(names, std::vector<std::string>{"sample_000"});
+  EXPECT_THROW(session_->generate(plan, 2, run), anagram::Error);  // before its first step
+}
+
+// The library's sample, made in memory, is what `anagram gen` writes for the same request: the
+// same pictures byte for byte, and the same per-view pictures.
+TEST_F(SessionTest, InMemorySampleIsWhatGenWrites) {
+  auto r = request();
+  r.seed = 4;
+  const anagram::Sample sample = session_->generate(r);
+  ASSERT_EQ(sample.stages.size(), 1u);
+  const anagram::StageResult& stage = sample.stages[0];
+  EXPECT_EQ(stage.image.device().type(), torch::kCPU);
+  EXPECT_EQ(stage.image.sizes(), (std::vector<int64_t>{3, 64, 64}));
+  ASSERT_EQ(stage.seen.sizes(), (std::vector<int64_t>{2, 3, 64, 64}));
+  EXPECT_TRUE(torch::equal(stage.seen[1], stage.image.flip({1, 2})));  // rot180 of the picture
+  EXPECT_EQ(stage.records.weights.sizes(), (std::vector<int64_t>{3, 2}));
+
+  const fs::path out = root_ / "cli";
+  const std::string command =
+      std::string(ANAGRAM_BINARY) + " --quiet gen --bundle " + ANAGRAM_DEFAULT_BUNDLE +
+      " -p 'a photo of a dog' -p 'a photo of a cat' --view rot180 --steps 3 --stages 1" +
+      " --seed 4 --out " + out.string() + " > /dev/null";  // default threads, as the fixture
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  const auto written = anagram::read_png((out / "sample_000" / "anagram.png").string());
+  const auto in_memory = anagram::to_rgb8(stage.image);
+  EXPECT_EQ(written.pixels, in_memory.pixels);
+  const auto view =
+      anagram::read_png((out / "sample_000" / "view_1_rotate_180_a-photo-of-a-cat.png").string());
+  EXPECT_EQ(view.pixels, anagram::to_rgb8(stage.seen[1]).pixels);
 }
 
 TEST_F(SessionTest, EmbeddingsCacheSkipsTheEncoderAndIgnoresDamagedFiles) {

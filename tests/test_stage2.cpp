@@ -12,6 +12,7 @@
 #include "anagram/diffusion/noise_source.h"
 #include "anagram/diffusion/sampler.h"
 #include "anagram/models/unet.h"
+#include "anagram/pipeline/model_callbacks.h"
 #include "golden_io.h"
 #include "tiny_bundle.h"
 
@@ -37,8 +38,7 @@ struct Stage2Golden : ::testing::Test {
   static torch::Tensor crop(const torch::Tensor& t) { return t.narrow(-2, 0, rows()); }
   static anagram::DDPMSchedulerConfig config(bool noising) {
     const auto& stage = anagram::testing::TinyBundle::get().manifest.stage(2);
-    return anagram::DDPMSchedulerConfig::from_json(noising ? stage.noising_scheduler
-                                                           : stage.scheduler);
+    return noising ? *stage.noising_scheduler : stage.scheduler;
   }
 
   static std::map<std::string, torch::Tensor>* golden_;
@@ -62,8 +62,7 @@ TEST_F(Stage2Golden, NoiseOrderConditionAndEveryStepMatchThePythonRun) {
   const anagram::ViewStack small(views, 64, 64, torch::kCPU);
   const anagram::MeanCombiner mean;
   anagram::MultiViewSampler stage1(tiny.unet,
-                                   anagram::StageSpec::base(anagram::DDPMSchedulerConfig::from_json(
-                                       tiny.manifest.stage(1).scheduler)),
+                                   anagram::StageSpec::base(tiny.manifest.stage(1).scheduler),
                                    small, conditioning, mean);
   anagram::SamplerParams params1;
   params1.steps = static_cast<int>(golden("stage1_num_steps").item<int64_t>());
@@ -82,8 +81,8 @@ TEST_F(Stage2Golden, NoiseOrderConditionAndEveryStepMatchThePythonRun) {
 
   // Stage II with balancing and rectification (draw 5 per step).
   const anagram::ViewStack large(views, 256, 256, torch::kCPU);
-  const anagram::MultiTaskCombiner combiner(anagram::MtlOptions{}, &tiny.clip,
-                                            tiny.clip.embed_texts(prompts));
+  const anagram::MultiTaskCombiner combiner(anagram::MtlOptions{},
+                                            anagram::clip_task_scorer(tiny.clip, prompts, true));
   torch::Tensor first_input, first_output;
   anagram::Denoiser denoiser = [&](const torch::Tensor& x, int64_t t, const torch::Tensor& text,
                                    const torch::Tensor& labels) {

@@ -48,6 +48,10 @@ c10::Device parse_device(const std::string& spec, const std::string& field) {
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
+bool same_device(const c10::Device& a, const c10::Device& b) {
+  return a.type() == b.type() && (a.index() == b.index() || a.index() < 0 || b.index() < 0);
+}
+
 c10::ScalarType resolve_dtype(const std::string& spec, c10::ScalarType bundle_dtype,
                               const c10::Device& device) {
   c10::ScalarType dtype = bundle_dtype;

@@ -93,4 +93,16 @@ std::string quote_for_error(const std::string& text, size_t max_length) {
   return out;
 }
 
+std::string printable(const std::string& text, size_t max_length) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (out.size() >= max_length) {
+      out += "...";
+      break;
+    }
+    out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  }
+  return out;
+}
+
 }  // namespace anagram

@@ -80,10 +80,10 @@ nlohmann::json AntiSegOptions::to_json() const {
   return j;
 }
 
-AntiSegregation::AntiSegregation(const UNet& unet, const ViewStack& image_views,
+AntiSegregation::AntiSegregation(AttentionProbe probe, const ViewStack& image_views,
                                  const ViewStack& map_views, torch::Tensor cond_states,
                                  torch::Tensor concept_mask, AntiSegOptions options, int num_steps)
-    : unet_(unet),
+    : probe_(std::move(probe)),
       image_views_(image_views),
       map_views_(map_views),
       cond_states_(std::move(cond_states)),
@@ -114,8 +114,8 @@ torch::Tensor concept_mask(const std::vector<std::vector<int64_t>>& positions, i
 
 std::pair<torch::Tensor, torch::Tensor> AntiSegregation::evaluate(const torch::Tensor& x,
                                                                   int64_t timestep) const {
-  const auto out = unet_.forward_with_attention(image_views_.apply_each(x), timestep, cond_states_);
-  const torch::Tensor maps = aggregate_concept_maps(out.attention, concept_mask_, map_views_);
+  const torch::Tensor attention = probe_(image_views_.apply_each(x), timestep, cond_states_);
+  const torch::Tensor maps = aggregate_concept_maps(attention, concept_mask_, map_views_);
   return {overlap_loss(maps, target_), maps};
 }
 

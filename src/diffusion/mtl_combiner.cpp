@@ -15,10 +15,9 @@ nlohmann::json MtlOptions::to_json() const {
           {"min_score", min_score}};
 }
 
-MultiTaskCombiner::MultiTaskCombiner(MtlOptions options, const NoiseAwareClip* clip,
-                                     torch::Tensor text_embeddings)
-    : options_(options), clip_(clip), text_embeddings_(std::move(text_embeddings)) {
-  if (options_.balance && (clip_ == nullptr || !text_embeddings_.defined())) {
+MultiTaskCombiner::MultiTaskCombiner(MtlOptions options, TaskScorer scorer)
+    : options_(options), scorer_(std::move(scorer)) {
+  if (options_.balance && !scorer_) {
     throw Error(ErrorKind::kInvalidArgument,
                 "noise vector balancing needs a bundle with a noise-aware CLIP");
   }
@@ -52,8 +51,7 @@ CombinedPrediction MultiTaskCombiner::combine(const TaskPredictions& tasks) cons
   torch::Tensor scores;
   torch::Tensor weights;
   if (options_.balance) {
-    scores = clip_->scores(tasks.view_inputs, tasks.timestep, text_embeddings_,
-                           !options_.exact_clip_input);
+    scores = scorer_(tasks.view_inputs, tasks.timestep);
     weights = balancing_weights(scores, tasks.step_index, tasks.num_steps);
   } else {
     weights = torch::full({n}, 1.0 / static_cast<double>(n), options);

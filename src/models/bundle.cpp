@@ -58,6 +58,16 @@ AttentionLayout read_attention(const JsonFields& a, int64_t image_size) {
   return layout;
 }
 
+// A DDPMScheduler config object; its errors name the key ("stages[0].scheduler': ...").
+DDPMSchedulerConfig read_scheduler(const JsonFields& where, const std::string& key) {
+  where.object(key);  // must be an object
+  try {
+    return DDPMSchedulerConfig::from_json(where.raw(key));
+  } catch (const Error& e) {
+    where.fail(key, e.detail());
+  }
+}
+
 // "image", "unet", "scheduler" (and for stage II "noising_scheduler") of one stage; in schema 1
 // these are top-level keys.
 StageEntry read_stage(const Manifest& m, const JsonFields& s, int stage) {
@@ -84,11 +94,9 @@ StageEntry read_stage(const Manifest& m, const JsonFields& s, int stage) {
   }
   e.unet.config = unet.has("config") ? unet.raw("config") : json::object();
 
-  s.object("scheduler");  // must be an object; its keys are read by DDPMSchedulerConfig
-  e.scheduler = s.raw("scheduler");
+  e.scheduler = read_scheduler(s, "scheduler");
   if (stage == 2) {
-    s.object("noising_scheduler");
-    e.noising_scheduler = s.raw("noising_scheduler");
+    e.noising_scheduler = read_scheduler(s, "noising_scheduler");
     e.default_noise_level = s.integer("default_noise_level", 0, 100000, 50);
   }
   return e;
@@ -103,18 +111,6 @@ std::string default_bundle_path() {
 #else
   return "models/demo-glyphs";
 #endif
-}
-
-std::string printable(const std::string& text, size_t max_length) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (out.size() >= max_length) {
-      out += "...";
-      break;
-    }
-    out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
-  }
-  return out;
 }
 
 bool Manifest::has_stage(int number) const {

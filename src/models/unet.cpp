@@ -1,5 +1,10 @@
 #include "anagram/models/unet.h"
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
+#include <cstdlib>
+
+#include "anagram/core/device.h"
 #include "anagram/core/error.h"
 #include "models/script_module.h"
 
@@ -36,18 +41,42 @@ UNet UNet::load(const Manifest& manifest, const StageEntry& stage, const c10::De
   return unet;
 }
 
+namespace {
+
+// TorchScript's profiling executor re-profiles and re-optimises a graph for every new input
+// shape (CFG batch, the anti-segregation half batch, each stage): the first steps of a first
+// sample ran 100x slower than later ones on a GPU. Sampling runs the unoptimised graph
+// instead (the interpreter calls the same kernels); ANAGRAM_JIT_OPTIMIZE=1 restores the
+// optimising executor, for comparison (scripts/gpu_check.sh measures both).
+bool jit_optimize() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("ANAGRAM_JIT_OPTIMIZE");
+    return value && std::string(value) == "1";
+  }();
+  return enabled;
+}
+
+}  // namespace
+
 std::vector<c10::IValue> UNet::inputs(const torch::Tensor& x, int64_t timestep,
                                       const torch::Tensor& text_states,
                                       const torch::Tensor& class_labels) const {
+  // Inputs must already be on the UNet's device: a silent copy here would hide a device
+  // mistake as a per-step host round trip. Only the dtype is converted (float16 bundles).
+  for (const torch::Tensor* t : {&x, &text_states, &class_labels}) {
+    if (t->defined() && !same_device(t->device(), device_)) {
+      throw Error(ErrorKind::kRuntime,
+                  "the UNet on " + device_.str() + " got a tensor on " + t->device().str());
+    }
+  }
   std::vector<c10::IValue> in = {
-      x.to(device_, dtype_),
-      torch::scalar_tensor(timestep, torch::dtype(torch::kLong).device(device_)),
-      text_states.to(device_, dtype_)};
+      x.to(dtype_), torch::scalar_tensor(timestep, torch::dtype(torch::kLong).device(device_)),
+      text_states.to(dtype_)};
   if (class_labels_) {
     if (!class_labels.defined() || class_labels.dim() != 1 || class_labels.size(0) != x.size(0)) {
       throw Error(ErrorKind::kRuntime, "the stage II UNet needs one class label per batch entry");
     }
-    in.emplace_back(class_labels.to(device_, torch::kLong));
+    in.emplace_back(class_labels.to(torch::kLong));
   }
   return in;
 }
@@ -55,6 +84,7 @@ std::vector<c10::IValue> UNet::inputs(const torch::Tensor& x, int64_t timestep,
 torch::Tensor UNet::operator()(const torch::Tensor& x, int64_t timestep,
                                const torch::Tensor& text_states,
                                const torch::Tensor& class_labels) const {
+  torch::jit::GraphOptimizerEnabledGuard optimize(jit_optimize());
   return module_->forward(inputs(x, timestep, text_states, class_labels))
       .toTensor()
       .to(torch::kFloat);
@@ -62,6 +92,7 @@ torch::Tensor UNet::operator()(const torch::Tensor& x, int64_t timestep,
 
 UNet::OutputWithAttention UNet::forward_with_attention(const torch::Tensor& x, int64_t timestep,
                                                        const torch::Tensor& text_states) const {
+  torch::jit::GraphOptimizerEnabledGuard optimize(jit_optimize());
   const auto result =
       module_->get_method("forward_with_attention")(inputs(x, timestep, text_states, {})).toTuple();
   return {result->elements()[0].toTensor().to(torch::kFloat),

@@ -19,6 +19,8 @@
 #include "anagram/core/error.h"
 #include "anagram/core/error_text.h"
 #include "anagram/io/output.h"
+#include "anagram/io/sample_writer.h"
+#include "anagram/models/text_encoder.h"
 #include "core/json_fields.h"
 
 namespace anagram {
@@ -239,8 +241,95 @@ std::pair<int, int> slurm_shard() {
   return {static_cast<int>(index), static_cast<int>(n)};
 }
 
+namespace {
+
+// Every job planned against its bundle (the one plan that later runs), before any model loads;
+// each bundle's manifest and tokenizer are read once.
+struct PlannedJobs {
+  std::map<std::string, Manifest> manifests;
+  std::map<std::string, SessionParts> parts;
+  std::vector<GenerationPlan> plans;  // per job
+};
+
+PlannedJobs plan_jobs(const std::vector<BatchJob>& jobs, const std::string& default_bundle) {
+  PlannedJobs planned;
+  std::map<std::string, std::unique_ptr<T5Tokenizer>> tokenizers;
+  for (const auto& job : jobs) {
+    const std::string bundle = job.bundle.empty() ? default_bundle : job.bundle;
+    try {
+      if (!planned.manifests.count(bundle)) {
+        const Manifest& m = planned.manifests.emplace(bundle, read_manifest(bundle)).first->second;
+        tokenizers[bundle] = std::make_unique<T5Tokenizer>(load_t5_tokenizer(m));
+      }
+      planned.plans.push_back(
+          plan_generation(job.request, planned.manifests.at(bundle), tokenizers.at(bundle).get()));
+      const GenerationPlan& plan = planned.plans.back();
+      SessionParts& p = planned.parts.try_emplace(bundle, SessionParts{1, false}).first->second;
+      p.stages = std::max(p.stages, plan.num_stages());
+      p.clip = p.clip || plan.needs_clip();
+    } catch (const Error& e) {
+      throw Error(e.kind(), "", line_error(job.line, e));
+    }
+  }
+  return planned;
+}
+
+// The caller's callbacks, called one at a time when several workers run.
+BatchCallbacks serialised(const BatchCallbacks& callbacks, std::mutex& mutex) {
+  BatchCallbacks shared = callbacks;
+  if (callbacks.run.progress) {
+    shared.run.progress = [&callbacks, &mutex](const Progress& p) {
+      const std::lock_guard<std::mutex> lock(mutex);
+      callbacks.run.progress(p);
+    };
+  }
+  if (callbacks.sample_done) {
+    shared.sample_done = [&callbacks, &mutex](const fs::path& dir) {
+      const std::lock_guard<std::mutex> lock(mutex);
+      callbacks.sample_done(dir);
+    };
+  }
+  return shared;
+}
+
+// One bundle's samples on its one session: `workers` threads take them in file order from a
+// shared counter. The first interrupt (or unexpected fault) is rethrown after every worker
+// has joined.
+void run_workers(int workers, size_t count, const SessionOptions& session_options,
+                 const std::atomic<bool>* interrupted, const std::function<void(size_t)>& run_one) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  std::exception_ptr stopped_by;
+  const auto work = [&] {
+    // LibTorch's intra-op setting is per thread (OpenMP): a new thread starts at the process
+    // default, so each worker sets it before its first sample.
+    session_options.apply_threads();
+    try {
+      while (!stopping && !(interrupted && interrupted->load())) {
+        const size_t i = next++;
+        if (i >= count) return;
+        run_one(i);
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(mutex);
+      if (!stopped_by) stopped_by = std::current_exception();
+      stopping = true;
+    }
+  };
+  const size_t threads = std::min<size_t>(static_cast<size_t>(workers), count);
+  std::vector<std::thread> pool;
+  for (size_t w = 1; w < threads; ++w) pool.emplace_back(work);
+  work();  // the calling thread is worker 0
+  for (auto& t : pool) t.join();
+  if (stopped_by) std::rethrow_exception(stopped_by);
+  if (interrupted && interrupted->load()) throw Error(ErrorKind::kInterrupted, "interrupted");
+}
+
+}  // namespace
+
 BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<BatchSample>& samples,
-                      const BatchOptions& options, const RunCallbacks& callbacks) {
+                      const BatchOptions& options, const BatchCallbacks& callbacks) {
   using Clock = std::chrono::steady_clock;
   if (options.workers < 1 || options.workers > BatchOptions::kMaxWorkers) {
     throw Error(ErrorKind::kInvalidArgument, "workers",
@@ -248,25 +337,9 @@ BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<Batch
                     std::to_string(options.workers));
   }
   options.session.validate();
-  const auto bundle_of = [&](const BatchJob& job) {
-    return job.bundle.empty() ? options.session.bundle : job.bundle;
-  };
   // 1. Every job against its bundle, before any model is loaded.
-  const c10::Device device = parse_device(options.session.device);
-  std::map<std::string, Manifest> manifests;
-  std::map<std::string, SessionParts> parts;
-  for (const auto& job : jobs) {
-    const std::string bundle = bundle_of(job);
-    try {
-      if (!manifests.count(bundle)) manifests.emplace(bundle, read_manifest(bundle));
-      const GenerationPlan plan = plan_generation(job.request, manifests.at(bundle), device);
-      SessionParts& p = parts.try_emplace(bundle, SessionParts{false, false}).first->second;
-      p.stage2 = p.stage2 || plan.needs_stage2();
-      p.clip = p.clip || plan.needs_clip();
-    } catch (const Error& e) {
-      throw Error(e.kind(), "", line_error(job.line, e));
-    }
-  }
+  parse_device(options.session.device);
+  PlannedJobs planned = plan_jobs(jobs, options.session.bundle);
   check_output_dir(options.root);
 
   // 2. What is left to do, grouped by bundle so that each bundle's models load once.
@@ -286,51 +359,34 @@ BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<Batch
                                     {"dir", sample.dir.string()}});
       continue;
     }
-    const std::string bundle = bundle_of(job);
+    const std::string bundle = job.bundle.empty() ? options.session.bundle : job.bundle;
     if (!todo.count(bundle)) order.push_back(bundle);
     todo[bundle].push_back(&sample);
   }
 
-  // 3. The samples: `workers` threads take them in file order from a shared counter, each
-  // sample on the bundle's one session.
+  // 3. The samples; a failing one is reported and the rest go on.
   std::mutex report_mutex;    // the report, the summary and the job folders
-  std::mutex callback_mutex;  // the caller's callbacks are called one at a time
-  RunCallbacks shared = callbacks;
-  if (options.workers > 1) {
-    if (callbacks.progress) {
-      shared.progress = [&](const Progress& p) {
-        const std::lock_guard<std::mutex> lock(callback_mutex);
-        callbacks.progress(p);
-      };
-    }
-    if (callbacks.sample_done) {
-      shared.sample_done = [&](const SampleResult& r) {
-        const std::lock_guard<std::mutex> lock(callback_mutex);
-        callbacks.sample_done(r);
-      };
-    }
-  }
+  std::mutex callback_mutex;  // the caller's callbacks
+  const BatchCallbacks shared =
+      options.workers > 1 ? serialised(callbacks, callback_mutex) : callbacks;
   const auto run_one = [&](Session& session, const BatchSample& sample) {
     const BatchJob& job = jobs.at(sample.job);
     const auto start = Clock::now();
     nlohmann::json record = {
         {"line", job.line}, {"out", job.out}, {"seed", sample.seed}, {"dir", sample.dir.string()}};
-    bool done = false;
     try {
-      GenerateRequest request = job.request;
-      request.seed = sample.seed;
-      request.num_samples = 1;
+      GenerationPlan plan = planned.plans.at(sample.job);
+      plan.request.seed = sample.seed;
+      plan.request.num_samples = 1;
+      const Sample made = session.generate(plan, 0, shared.run);
       const fs::path folder = sample.dir.parent_path();
       {
         const std::lock_guard<std::mutex> lock(report_mutex);
         prepare_output_dir(folder);
       }
-      RunCallbacks run = shared;
-      const std::string name = sample.dir.filename().string();
-      run.folder_name = [name](uint64_t) { return name; };
-      session.generate(session.plan(request), folder, run);
-      done = true;
+      const fs::path dir = write_sample(folder, made, sample.dir.filename().string());
       record["status"] = "done";
+      if (shared.sample_done) shared.sample_done(dir);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kInterrupted) throw;
       record["status"] = "failed";
@@ -343,7 +399,7 @@ BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<Batch
     }
     record["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
     const std::lock_guard<std::mutex> lock(report_mutex);
-    ++(done ? report.done : report.failed);
+    ++(record["status"] == "done" ? report.done : report.failed);
     append_line(options.summary, record);
   };
 
@@ -353,36 +409,11 @@ BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<Batch
     if (options.workers > 1 && session_options.threads == 0) {
       session_options.threads = 1;  // one core per worker (BLAS threads follow: apply_threads)
     }
-    const std::unique_ptr<Session> session = Session::open(session_options, parts.at(bundle));
+    const std::unique_ptr<Session> session =
+        Session::open(session_options, planned.manifests.at(bundle), planned.parts.at(bundle));
     const std::vector<const BatchSample*>& mine = todo.at(bundle);
-    std::atomic<size_t> next{0};
-    std::atomic<bool> stopping{false};
-    std::exception_ptr stopped_by;  // the first worker's interrupt (or unexpected fault)
-    const auto work = [&] {
-      // LibTorch's intra-op setting is per thread (OpenMP): a new thread starts at the
-      // process default, so each worker sets it before its first sample.
-      session_options.apply_threads();
-      try {
-        while (!stopping && !(callbacks.interrupted && callbacks.interrupted->load())) {
-          const size_t i = next++;
-          if (i >= mine.size()) return;
-          run_one(*session, *mine[i]);
-        }
-      } catch (...) {
-        const std::lock_guard<std::mutex> lock(report_mutex);
-        if (!stopped_by) stopped_by = std::current_exception();
-        stopping = true;
-      }
-    };
-    const size_t threads = std::min<size_t>(static_cast<size_t>(options.workers), mine.size());
-    std::vector<std::thread> pool;
-    for (size_t w = 1; w < threads; ++w) pool.emplace_back(work);
-    work();  // the calling thread is worker 0
-    for (auto& t : pool) t.join();
-    if (stopped_by) std::rethrow_exception(stopped_by);
-    if (callbacks.interrupted && callbacks.interrupted->load()) {
-      throw Error(ErrorKind::kInterrupted, "interrupted");
-    }
+    run_workers(options.workers, mine.size(), session_options, shared.run.interrupted,
+                [&](size_t i) { run_one(*session, *mine[i]); });
   }
   return report;
 }

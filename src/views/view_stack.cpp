@@ -2,15 +2,12 @@
 #include <string>
 #include <vector>
 
+#include "anagram/core/device.h"
 #include "anagram/core/error.h"
 #include "anagram/views/views.h"
 
 namespace anagram {
 namespace {
-
-bool same_device(const torch::Device& a, const torch::Device& b) {
-  return a.type() == b.type() && (a.index() == b.index() || a.index() < 0 || b.index() < 0);
-}
 
 std::string shape_text(const torch::Tensor& t) {
   std::string text = "(";

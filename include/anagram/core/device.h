@@ -16,6 +16,10 @@ c10::Device parse_device(const std::string& spec, const std::string& field = "de
 // "auto" is the bundle's own dtype; float32 | float16 | bfloat16 must name that same dtype
 // (TorchScript traces keep the dtype they were traced in). float16 on the CPU is refused:
 // LibTorch lacks most half-precision CPU kernels. Throws anagram::Error(kDevice).
+// Whether tensors on `a` may be used by a helper built for `b`: same type, and the same index
+// where both name one ("cuda" without an index is the current device).
+bool same_device(const c10::Device& a, const c10::Device& b);
+
 c10::ScalarType resolve_dtype(const std::string& spec, c10::ScalarType bundle_dtype,
                               const c10::Device& device);
 

@@ -17,4 +17,8 @@ std::string describe_exception(const std::exception& e, size_t max_length = 300)
 // control characters shown as escapes, for quoting user input inside a one-line error.
 std::string quote_for_error(const std::string& text, size_t max_length = 60);
 
+// Text from a file (a manifest's names, paths) made safe for a terminal: control characters
+// become '?', and it is cut at `max_length` bytes with "...".
+std::string printable(const std::string& text, size_t max_length = 200);
+
 }  // namespace anagram

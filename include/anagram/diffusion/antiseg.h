@@ -11,19 +11,26 @@
 //   x    <- x - lr * d loss / d x.
 //
 // Basic usage (the sampler's post-step hook):
-//   anagram::AntiSegregation antiseg(unet, image_views, map_views, cond_states, concept_mask,
+//   anagram::AttentionProbe probe = [&](const torch::Tensor& x, int64_t t, const torch::Tensor& s)
+//   {
+//     return unet.forward_with_attention(x, t, s).attention;          // (L, B, R*R, 77)
+//   };
+//   anagram::AntiSegregation antiseg(probe, image_views, map_views, cond_states, concept_mask,
 //                                    options, num_steps);
 //   sampler.set_post_step_hook(std::ref(antiseg));
+//
+// The method sees the model only through the probe, so tests drive it with analytic dummies.
+// Where tensors live: every tensor given to it and made by it is on the views' device.
 #pragma once
 
 #include <torch/types.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "anagram/models/unet.h"
 #include "anagram/text/t5_tokenizer.h"
 #include "anagram/views/views.h"
 
@@ -68,6 +75,11 @@ torch::Tensor concept_mask(const std::vector<std::vector<int64_t>>& positions, i
 // The published target overlap, 0.5 - 0.05 * (N - 1).
 double default_overlap_target(int64_t num_tasks);
 
+// The UNet's cross-attention probabilities for a batch: x (B, C, S, S), a DDPM timestep and
+// (B, 77, D) text states -> (L, B, R*R, 77) float32, differentiable with respect to x.
+using AttentionProbe = std::function<torch::Tensor(const torch::Tensor& x, int64_t timestep,
+                                                   const torch::Tensor& text_states)>;
+
 struct AntiSegOptions {
   int steps = -1;                // K: optimise after steps 0..K-1; -1: 26 of 30, scaled
   double learning_rate = 5.0;    // SGD step on x
@@ -82,7 +94,7 @@ class AntiSegregation {
   // image_views: the tasks' views at the image size; map_views: the same views at the
   // attention maps' query resolution. cond_states: (N, 77, D) prompt states;
   // concept_mask: (N, 77) float, 1 on each task's concept tokens.
-  AntiSegregation(const UNet& unet, const ViewStack& image_views, const ViewStack& map_views,
+  AntiSegregation(AttentionProbe probe, const ViewStack& image_views, const ViewStack& map_views,
                   torch::Tensor cond_states, torch::Tensor concept_mask, AntiSegOptions options,
                   int num_steps);
 
@@ -103,7 +115,7 @@ class AntiSegregation {
   double target() const { return target_; }
 
  private:
-  const UNet& unet_;
+  AttentionProbe probe_;
   const ViewStack& image_views_;
   const ViewStack& map_views_;
   torch::Tensor cond_states_;

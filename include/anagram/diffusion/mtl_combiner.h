@@ -8,17 +8,29 @@
 //      of eps_k * eps_l (averaging correlated unit-variance noises shrinks their variance);
 //      off: c = 1.
 //   7. eps = c * sum_k alpha_k eps_k,  var = sum_k alpha_k var_k.
-// Everything stays on the device: no host syncs per step.
+// Everything stays on the device: no host syncs per step. The combiner sees the noise-aware
+// CLIP only through a TaskScorer, so tests drive it with analytic dummies.
+//
+// Basic usage:
+//   anagram::TaskScorer scorer = [&](const torch::Tensor& view_inputs, int64_t t) {
+//     return clip.scores(view_inputs, t, text_embeddings, /*published_input=*/true);  // (N)
+//   };
+//   anagram::MultiTaskCombiner combiner(anagram::MtlOptions{}, scorer);
+//   anagram::CombinedPrediction out = combiner.combine(tasks);
 #pragma once
 
 #include <torch/types.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "anagram/diffusion/combiner.h"
-#include "anagram/models/noise_aware_clip.h"
 
 namespace anagram {
+
+// s_k per task: (N, C, S, S) view inputs X_k = v_k(x) on the device and the DDPM timestep ->
+// (N) float32 scores on the same device (higher: the task's prompt is further along).
+using TaskScorer = std::function<torch::Tensor(const torch::Tensor& view_inputs, int64_t timestep)>;
 
 struct MtlOptions {
   bool balance = true;  // noise vector balancing (needs a noise-aware CLIP)
@@ -26,7 +38,8 @@ struct MtlOptions {
   // The published code divides the step index by 30 whatever the step count (quirk); true
   // divides by the actual number of steps.
   bool exact_steps_exponent = false;
-  // The published code feeds the CLIP image encoder X/2 + 0.5 (quirk); true feeds X.
+  // The published code feeds the CLIP image encoder X/2 + 0.5 (quirk); true feeds X. Read by
+  // whoever builds the TaskScorer (the session), recorded in metadata.
   bool exact_clip_input = false;
   // Scores are clamped to at least this before the power, so s_k <= 0 never gives NaN.
   double min_score = 1e-4;
@@ -36,8 +49,8 @@ struct MtlOptions {
 
 class MultiTaskCombiner final : public NoiseCombiner {
  public:
-  // clip may be null when balancing is off; text_embeddings: (N, E) from clip->embed_texts.
-  MultiTaskCombiner(MtlOptions options, const NoiseAwareClip* clip, torch::Tensor text_embeddings);
+  // `scorer` may be empty when balancing is off. Throws Error(kInvalidArgument) otherwise.
+  explicit MultiTaskCombiner(MtlOptions options, TaskScorer scorer = {});
 
   std::string name() const override { return "mtl"; }
   CombinedPrediction combine(const TaskPredictions& tasks) const override;
@@ -48,8 +61,7 @@ class MultiTaskCombiner final : public NoiseCombiner {
 
  private:
   MtlOptions options_;
-  const NoiseAwareClip* clip_;
-  torch::Tensor text_embeddings_;
+  TaskScorer scorer_;
 };
 
 }  // namespace anagram

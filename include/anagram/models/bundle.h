@@ -22,6 +22,9 @@
 #include <string>
 #include <vector>
 
+#include "anagram/core/error_text.h"
+#include "anagram/models/scheduler_config.h"
+
 namespace anagram {
 
 inline constexpr int kBundleSchemaVersion = 2;
@@ -51,9 +54,11 @@ struct StageEntry {
   int64_t image_size = 0;      // x is (1, image_channels, image_size, image_size)
   int64_t image_channels = 0;  // channels of x (the UNet may take more: stage II adds lowres)
   UNetEntry unet;
-  nlohmann::json scheduler;          // diffusers DDPMScheduler config keys (ddpm_scheduler.h)
-  nlohmann::json noising_scheduler;  // stage II: the low-res augmentation schedule; else null
-  int64_t default_noise_level = 0;   // stage II: the published noise level (50); else 0
+  DDPMSchedulerConfig scheduler;
+  // Stage II: the low-res augmentation schedule; its presence makes the stage a
+  // super-resolution stage (pipeline/plan.h).
+  std::optional<DDPMSchedulerConfig> noising_scheduler;
+  int64_t default_noise_level = 0;  // stage II: the published noise level (50); else 0
 };
 
 struct TextEncoderEntry {
@@ -117,8 +122,5 @@ Manifest parse_manifest(const std::string& manifest_bytes, const std::filesystem
 // all of them). Throws Error(kBundle) naming the file. Returns false (after checking nothing)
 // for a schema 1 bundle, which has no hashes.
 bool verify_bundle_files(const Manifest& manifest);
-
-// Text from a manifest made safe for a terminal: control characters become '?'.
-std::string printable(const std::string& text, size_t max_length = 200);
 
 }  // namespace anagram

@@ -2,8 +2,13 @@
 // it.
 //
 // Basic usage:
-//   anagram::TextEncoder encoder = anagram::TextEncoder::load(manifest, device, dtype);
-//   torch::Tensor states = encoder.encode({"a dog", "a cat"});  // (2, 77, D) float32
+//   auto tokenizer = std::make_shared<const
+//   anagram::T5Tokenizer>(anagram::load_t5_tokenizer(manifest)); anagram::TextEncoder encoder =
+//   anagram::TextEncoder::load(manifest, tokenizer, device, dtype); torch::Tensor states =
+//   encoder.encode({"a dog", "a cat"});  // (2, 77, D) float32
+//
+// Where tensors live: the encoder and its output on `device`; token ids are made on the CPU
+// and moved there in encode().
 #pragma once
 
 #include <torch/script.h>
@@ -17,9 +22,16 @@
 
 namespace anagram {
 
+// The bundle's SentencePiece tokenizer with the manifest's length and special ids.
+T5Tokenizer load_t5_tokenizer(const Manifest& manifest);
+
 class TextEncoder {
  public:
-  // Loads the tokenizer and BUNDLE/text_encoder.pt, and probes the encoder's output shape.
+  // Loads BUNDLE/text_encoder.pt (the tokenizer is shared: a session keeps it when it frees
+  // the encoder) and probes the encoder's output shape.
+  static TextEncoder load(const Manifest& manifest, std::shared_ptr<const T5Tokenizer> tokenizer,
+                          const c10::Device& device, c10::ScalarType dtype);
+  // The same with a tokenizer of its own.
   static TextEncoder load(const Manifest& manifest, const c10::Device& device,
                           c10::ScalarType dtype);
 
@@ -28,13 +40,14 @@ class TextEncoder {
   // mask. Returns (P, 77, D) float32 on the encoder's device. "" is the negative prompt.
   torch::Tensor encode(const std::vector<std::string>& prompts) const;
 
-  const T5Tokenizer& tokenizer() const { return tokenizer_; }
+  const T5Tokenizer& tokenizer() const { return *tokenizer_; }
 
  private:
-  TextEncoder(T5Tokenizer tokenizer, std::shared_ptr<torch::jit::Module> module, c10::Device device)
+  TextEncoder(std::shared_ptr<const T5Tokenizer> tokenizer,
+              std::shared_ptr<torch::jit::Module> module, c10::Device device)
       : tokenizer_(std::move(tokenizer)), module_(std::move(module)), device_(device) {}
 
-  T5Tokenizer tokenizer_;
+  std::shared_ptr<const T5Tokenizer> tokenizer_;
   std::shared_ptr<torch::jit::Module> module_;
   c10::Device device_;
 };

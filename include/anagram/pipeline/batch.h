@@ -6,6 +6,10 @@
 //   auto samples = anagram::shard(anagram::expand(file.jobs, "runs"), 0, 1);
 //   anagram::BatchReport report = anagram::run_batch(file.jobs, samples, options, callbacks);
 //
+// Each job is planned once, before any model loads (plan.h); each bundle's models load once
+// (session.h) and its tokenizer is read once; each sample is generated and written
+// (io/sample_writer.h) as its own seed_NNNNNN folder.
+//
 // Each line is one JSON object: the fields of a GenerateRequest (request.h), plus
 //   "out":    the job's folder, relative to the batch's output folder (default "job_<line>");
 //   "seeds":  a list of seeds (or "seed" and "num_samples", as in a request);
@@ -77,6 +81,12 @@ struct BatchOptions {
   static constexpr int kMaxWorkers = 64;
 };
 
+struct BatchCallbacks {
+  RunOptions run;  // progress, interrupt flag, command line (shared by every sample)
+  // Called as each sample folder is committed (scripts read the paths from stdout as they come).
+  std::function<void(const std::filesystem::path& dir)> sample_done;
+};
+
 struct BatchReport {
   int done = 0;
   int skipped = 0;  // already complete
@@ -89,6 +99,6 @@ struct BatchReport {
 // (Error(kInterrupted)) after the samples in flight are discarded. With several workers the
 // callbacks are called one at a time, and samples finish (and are reported) out of order.
 BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<BatchSample>& samples,
-                      const BatchOptions& options, const RunCallbacks& callbacks = {});
+                      const BatchOptions& options, const BatchCallbacks& callbacks = {});
 
 }  // namespace anagram

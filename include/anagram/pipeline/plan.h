@@ -2,60 +2,73 @@
 //
 // Basic usage:
 //   anagram::Manifest manifest = anagram::read_manifest(bundle);
-//   anagram::GenerationPlan plan = anagram::plan_generation(request, manifest, device);
-//   // ... only now load models (Session) and create the output folder
+//   anagram::GenerationPlan plan = anagram::plan_generation(request, manifest);
+//   // ... only now load models (Session::open) and create the output folder
 //
 // Everything that can be wrong with a request on this bundle fails here: views that do not fit
 // the picture sizes, more steps than the schedule has, a stage the bundle lacks, concept words
-// not in their prompts, scheduler configs the program cannot run.
+// not in their prompts. A plan is plain data, the same for every device: the session builds
+// the device-bound helpers (view index tensors on its device) when it runs the plan.
+//
+// The cascade is a list of stages; what makes one stage differ from another is a field here,
+// so the sampling loop has no per-stage branches. A new kind of stage adds fields and a plan
+// entry (see docs/architecture.md).
 #pragma once
 
-#include <c10/core/Device.h>
-
-#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "anagram/diffusion/ddpm_scheduler.h"
 #include "anagram/models/bundle.h"
+#include "anagram/models/scheduler_config.h"
 #include "anagram/pipeline/request.h"
 #include "anagram/text/t5_tokenizer.h"
 #include "anagram/views/task.h"
 
 namespace anagram {
 
+// A stage that upsamples the previous stage's picture (IF's stage II): the picture, upscaled
+// to this stage's size and noised to `noise_level` with `noising_scheduler`, is extra input
+// for every view, and the noise level is the UNet's class label.
+struct SuperResolution {
+  DDPMSchedulerConfig noising_scheduler;
+  int noise_level = 0;
+};
+
 struct StagePlan {
-  int stage = 1;
+  int stage = 1;      // 1-based position in the cascade: which of the bundle's UNets runs it
   int64_t size = 64;  // x is (1, channels, size, size)
   int64_t channels = 3;
   DDPMSchedulerConfig scheduler;
-  std::optional<DDPMSchedulerConfig> noising_scheduler;  // stage II
   int steps = 30;
   double guidance = 10.0;
-  int noise_level = 0;                     // stage II
-  std::shared_ptr<const ViewStack> views;  // the tasks' views at this stage's size
+  std::optional<SuperResolution> super_resolution;  // unset: the stage starts from pure noise
+  bool antiseg = false;         // the method's anti-segregation after its first K steps
+  bool save_attention = false;  // record the concept attention maps of every step
 };
 
 struct GenerationPlan {
   GenerateRequest request;  // as resolved: stages, stage II steps/guidance and noise level set
   std::vector<Task> tasks;
-  std::vector<StagePlan> stages;  // stage I first
+  std::vector<StagePlan> stages;  // in cascade order
   // The method as it will run (balancing falls back to equal weights without a CLIP;
   // anti-segregation needs two tasks).
-  bool antiseg = false;
   bool balance = false;
-  std::shared_ptr<const ViewStack> map_views;  // views at the attention maps' resolution
-  std::vector<std::vector<int64_t>> concept_tokens;
-  std::vector<std::string> notes;  // what was changed and why, for the log
+  // The concept maps' side R (the UNet's attention query grid) where a stage uses them, else 0.
+  int64_t attention_resolution = 0;
+  std::vector<std::vector<int64_t>> concept_tokens;  // per task: positions in its T5 ids
+  std::vector<std::string> notes;                    // what was changed and why, for the log
 
+  bool antiseg() const;  // any stage runs anti-segregation
   bool needs_clip() const { return balance; }
-  bool needs_stage2() const { return stages.size() > 1; }
+  int num_stages() const { return static_cast<int>(stages.size()); }
 };
 
 // Checks the request (validate()) and everything that depends on the bundle. `tokenizer` may be
-// given to avoid re-reading the bundle's SentencePiece model for every request. Throws
-// anagram::Error (kInvalidArgument for the request, kBundle for the bundle).
+// given to avoid re-reading the bundle's SentencePiece model for every request (it is read only
+// when concept tokens are needed). Throws anagram::Error (kInvalidArgument for the request,
+// kBundle for the bundle).
 GenerationPlan plan_generation(const GenerateRequest& request, const Manifest& manifest,
-                               const c10::Device& device, const T5Tokenizer* tokenizer = nullptr);
+                               const T5Tokenizer* tokenizer = nullptr);
 
 }  // namespace anagram

@@ -1,34 +1,43 @@
 // anagram/pipeline/session.h: a bundle's models loaded once, and requests run on them.
 //
-// Basic usage:
-//   anagram::SessionOptions options;                     // bundle, device, dtype, ...
+// Basic usage (three calls):
+//   auto session = anagram::Session::open(options);         // bundle, device, dtype, ...
+//   anagram::Sample sample = session->generate(request);     // the pictures, in memory
+//   anagram::write_sample("out", sample);                    // out/sample_000/
+//   (io/sample_writer.h)
+//
+// A program that must refuse bad input before loading anything plans first, without models,
+// and hands the session the plan it checked (and the manifest it read), so nothing is read or
+// planned twice:
 //   anagram::Manifest manifest = anagram::read_manifest(options.bundle);
-//   anagram::GenerationPlan plan = anagram::plan_generation(request, manifest, device);  // cheap
-//   auto session = anagram::Session::open(options, anagram::SessionParts::for_plan(plan));
-//   anagram::prepare_output_dir("out");
-//   anagram::GenerateResult result = session->generate(plan, "out", {});
+//   anagram::GenerationPlan plan = anagram::plan_generation(request, manifest);  // cheap
+//   auto session = anagram::Session::open(options, std::move(manifest),
+//                                         anagram::SessionParts::for_plan(plan));
+//   for (int i = 0; i < plan.request.num_samples; ++i)
+//     anagram::write_sample("out", session->generate(plan, i));
 //
 // open() checks the bundle's file hashes, loads every model it needs (each checked for
 // operators a model file may not use, and probed) and fails with a one-line anagram::Error
-// before any work. A session then runs any number of requests; prompt embeddings are computed
-// once per distinct prompt (optionally cached on disk across runs).
+// before any work. A session then runs any number of requests, on several threads at once if
+// need be; prompt embeddings are computed once per distinct prompt (optionally cached on disk
+// across runs: pipeline/embeddings_cache.h).
+//
+// Where tensors live: the models, prompt states and everything inside generate() on the
+// session's device (the T5 encoder on text_device, its states moved to the device once per
+// prompt); the Sample that generate() returns on the host (io/sample.h).
 #pragma once
 
 #include <atomic>
-#include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "anagram/io/sample.h"
 #include "anagram/models/bundle.h"
-#include "anagram/models/noise_aware_clip.h"
-#include "anagram/models/text_encoder.h"
-#include "anagram/models/unet.h"
 #include "anagram/pipeline/plan.h"
+#include "anagram/text/t5_tokenizer.h"
 
 namespace anagram {
 
@@ -52,20 +61,20 @@ struct SessionOptions {
   int blas_threads = 0;
 
   void validate() const;       // throws Error(kInvalidArgument) naming the field
-  void apply_threads() const;  // sets both pools (process-wide)
+  void apply_threads() const;  // sets both pools (for the calling thread's LibTorch pool)
   nlohmann::json to_json() const;
 };
 
 // Which models a session loads.
 struct SessionParts {
-  bool stage2 = true;
+  int stages = 0;  // the first N stages' UNets; 0: every stage the bundle has
   bool clip = true;
   static SessionParts for_plan(const GenerationPlan& plan);
 };
 
 struct Progress {
-  int sample = 0;  // 0-based
-  int num_samples = 0;
+  int sample = 0;  // 0-based index in the request
+  int num_samples = 1;
   int stage = 1;
   int num_stages = 1;
   int step = 0;  // steps done in this stage
@@ -73,42 +82,16 @@ struct Progress {
   double seconds = 0;  // elapsed in this stage
 };
 
-struct SampleResult {
-  std::filesystem::path dir;
-  uint64_t seed = 0;
-  double seconds = 0;
-};
-
-struct RunCallbacks {
-  std::function<void(const Progress&)> progress;
-  // Called as each sample folder is committed (scripts read the paths from stdout as they come).
-  std::function<void(const SampleResult&)> sample_done;
-  // Polled between steps: when set, the run stops with Error(kInterrupted) and leaves no
-  // partial sample.
+struct RunOptions {
+  std::function<void(const Progress&)> progress;  // after every step
+  // Polled between steps: when set, generate() stops with Error(kInterrupted).
   const std::atomic<bool>* interrupted = nullptr;
   std::string command_line;  // recorded in metadata.json
-  // The folder name of the sample with this seed ("" or unset: the next free sample_NNN).
-  std::function<std::string(uint64_t seed)> folder_name;
-  // Time the UNet calls and the anti-segregation step separately (synchronising the device
+  // What this run reruns (gen --from-metadata), recorded in metadata.json as "rerun".
+  nlohmann::json rerun;
+  // Time the UNet calls and the anti-segregation steps on their own (synchronising the device
   // around them: for benchmarks only).
   bool profile = false;
-};
-
-struct StageTiming {
-  int stage = 1;
-  int steps = 0;            // per sample
-  double seconds = 0;       // all samples
-  double unet_seconds = 0;  // with profile: inside UNet calls of the sampling loop
-  int64_t unet_calls = 0;
-  double antiseg_seconds = 0;  // with profile: the anti-segregation steps
-  int64_t antiseg_calls = 0;
-  double peak_device_mib = 0;  // CUDA: peak allocated; CPU: the process's peak RSS
-};
-
-struct GenerateResult {
-  std::vector<SampleResult> samples;
-  std::vector<StageTiming> stages;
-  double encode_seconds = 0;
 };
 
 // The request and session options recorded in a sample's metadata.json: running them again on
@@ -116,13 +99,17 @@ struct GenerateResult {
 struct RecordedRun {
   GenerateRequest request;
   SessionOptions session;
+  std::string manifest_sha256;  // of the bundle that made it ("" in old metadata)
 };
 // Throws Error(kInvalidArgument / kIo) naming the file and field.
 RecordedRun read_recorded_run(const std::filesystem::path& metadata_file);
 
 class Session {
  public:
+  // Reads options.bundle's manifest, or takes `manifest` already read from it.
   static std::unique_ptr<Session> open(const SessionOptions& options,
+                                       const SessionParts& parts = {});
+  static std::unique_ptr<Session> open(const SessionOptions& options, Manifest manifest,
                                        const SessionParts& parts = {});
   ~Session();
 
@@ -130,14 +117,18 @@ class Session {
   const c10::Device& device() const { return device_; }
   c10::ScalarType dtype() const { return dtype_; }
   double load_seconds() const { return load_seconds_; }
+  // As applied: the thread counts in effect, which metadata records.
   const SessionOptions& options() const { return options_; }
 
+  // plan_generation() with the session's tokenizer.
   GenerationPlan plan(const GenerateRequest& request) const;
 
-  // Runs the plan's samples into `out` (which must exist: prepare_output_dir). Throws
-  // anagram::Error; a sample is either written whole or not at all.
-  GenerateResult generate(const GenerationPlan& plan, const std::filesystem::path& out,
-                          const RunCallbacks& callbacks = {});
+  // Makes sample `index` of the plan (seed: request seed + index), all its stages. Throws
+  // anagram::Error (kInvalidArgument for a plan this session was not opened for,
+  // kInterrupted when RunOptions::interrupted is set).
+  Sample generate(const GenerationPlan& plan, int index = 0, const RunOptions& run = {});
+  // plan(request), then its first sample.
+  Sample generate(const GenerateRequest& request, const RunOptions& run = {});
 
   // (P, 77, D) float32 T5 states on the session's device, "" being the negative prompt.
   torch::Tensor encode(const std::vector<std::string>& prompts);
@@ -147,8 +138,8 @@ class Session {
 
  private:
   struct Impl;
-  explicit Session(std::unique_ptr<Impl> impl, Manifest manifest, SessionOptions options,
-                   c10::Device device, c10::ScalarType dtype);
+  Session(std::unique_ptr<Impl> impl, Manifest manifest, SessionOptions options, c10::Device device,
+          c10::ScalarType dtype);
 
   std::unique_ptr<Impl> impl_;
   Manifest manifest_;

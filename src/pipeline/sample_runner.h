@@ -1,0 +1,54 @@
+// One sample of a plan, every stage, on the session's device: the loop Session::generate runs.
+//
+// Where tensors live: everything the runner builds (view index tensors, noise, x, records) is
+// made on the runner's device, which is the device of the UNets and of the conditioning it is
+// given; run() returns the Sample on the host. The only crossings are the noise (drawn on the
+// CPU, moved by NoiseSource), the concept mask (moved once here) and the finished stage
+// (moved to the host by download()).
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <vector>
+
+#include "anagram/diffusion/combiner.h"
+#include "anagram/diffusion/sampler.h"
+#include "anagram/io/sample.h"
+#include "anagram/models/unet.h"
+#include "anagram/pipeline/plan.h"
+#include "anagram/pipeline/session.h"
+
+namespace anagram::detail {
+
+class SampleRunner {
+ public:
+  // unets: the plan's stages' UNets, in stage order, on `device`; conditioning on `device`.
+  SampleRunner(const GenerationPlan& plan, std::vector<const UNet*> unets,
+               Conditioning conditioning, const NoiseCombiner& combiner, c10::Device device,
+               c10::ScalarType dtype, const RunOptions& run);
+
+  // Sample `index` of the plan (seed = request seed + index), on the host.
+  Sample run(int index) const;
+
+ private:
+  struct DeviceRecords;
+  // `picture`: in, the previous stage's (1, C, S, S) picture (undefined for the first stage);
+  // out, this stage's, both on the device.
+  StageResult run_stage(size_t stage_index, torch::Tensor& picture, NoiseSource& noise,
+                        int index) const;
+  Denoiser denoiser(const UNet& unet, StageTiming& timing, DeviceRecords* maps,
+                    const ViewStack* map_views) const;
+  void check_interrupted(const char* when) const;
+
+  const GenerationPlan& plan_;
+  std::vector<const UNet*> unets_;
+  Conditioning conditioning_;
+  const NoiseCombiner& combiner_;
+  c10::Device device_;
+  c10::ScalarType dtype_;
+  const RunOptions& run_;
+  std::vector<ViewPtr> views_;  // the tasks' views, for the per-stage view stacks
+  torch::Tensor concept_mask_;  // (N, 77) float32 on the device, where concept maps are used
+};
+
+}  // namespace anagram::detail
