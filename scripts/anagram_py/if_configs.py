@@ -1,7 +1,8 @@
 """DeepFloyd IF configurations: the UNets of both stages, the T5 encoder, the DDPM schedulers.
 
-Every IF-architecture UNet of the repository comes from `stage1_unet` / `stage2_unet`: the
-published-size stand-ins of export_if.py --random-init, the tiny test model, the demo model.
+The IF-architecture UNets of the repository come from `stage1_unet` / `stage2_unet`: the
+published-size stand-ins of scripts/export/export_if.py --random-init and the tiny test model
+(the demo model's training script still has its own copy until it moves into the package).
 Pass the result to diffusers' UNet2DConditionModel(**config); diffusers fills every key not
 given with its default.
 

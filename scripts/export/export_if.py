@@ -54,8 +54,10 @@ Notes:
   * float16 needs --device cuda: torch 1.13 has no float16 kernels for most CPU ops.
   * Verification (scripts/anagram_py/tolerance.py): on the CPU in float32 the traces must
     reproduce eager diffusers/transformers exactly where they run the same code, and the
-    saved files the traces exactly; on CUDA (TF32 off while checking) and in half precision
-    the differences may be rounding, bounded relative to the output's scale.
+    saved files the traces exactly; on CUDA and in half precision the differences may be
+    rounding, bounded relative to the output's scale. On CUDA, TF32 is off while tracing and
+    checking: a trace records cuDNN's allow_tf32 in each convolution, so a float32 bundle
+    exported there runs its convolutions in full float32 (CPU exports keep PyTorch's default).
 
 Check of the real-size path on a CPU (docs/bundle.md "Real-size stand-ins"):
     OMP_NUM_THREADS=2 /usr/bin/time -v .venv/bin/python scripts/export/export_if.py \\

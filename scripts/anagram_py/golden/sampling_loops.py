@@ -39,7 +39,8 @@ def peek_noise(generator, shape):
 # ---------------------------------------------------------------------------------------
 
 def stage1_baseline(unet, scheduler, text, generator, views, num_steps):
-    """The baseline stage I loop of golden_sampler.py (mean combiner); returns (x, records)."""
+    """The baseline stage I loop of scripts/golden/golden_sampler.py (mean combiner); returns
+    (x, records)."""
     n = len(views)
     scheduler.set_timesteps(num_steps)
     x = torch.randn((1, 3, 64, 64), generator=generator, dtype=torch.float32)
