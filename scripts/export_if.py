@@ -9,7 +9,8 @@ from anagram_py import if_configs as _configs
 from anagram_py.export.if_attention import *  # noqa: F401,F403
 from anagram_py.export.if_common import *  # noqa: F401,F403
 from anagram_py.export.if_sources import *  # noqa: F401,F403
-from anagram_py.if_configs import RANDOM_INIT_SOURCE, RANDOM_INIT_STAGE1, RANDOM_INIT_STAGE2  # noqa: F401
+from anagram_py.if_configs import (RANDOM_INIT_SOURCE, RANDOM_INIT_STAGE1,  # noqa: F401
+                                   RANDOM_INIT_STAGE2)
 
 IF_STAGE1_SCHEDULER = _configs.STAGE1_SCHEDULER
 IF_STAGE2_SCHEDULER = _configs.STAGE2_SCHEDULER
@@ -17,5 +18,5 @@ IF_STAGE2_NOISING_SCHEDULER = _configs.STAGE2_NOISING_SCHEDULER
 T5_XXL_CONFIG = _configs.T5_XXL
 
 if __name__ == "__main__":
-    runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "export", "export_if.py"),
-                   run_name="__main__")
+    runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "export",
+                                "export_if.py"), run_name="__main__")

@@ -41,13 +41,13 @@ def stage1_unet(widths, layers_per_block, cross_attention_dim, text_dim, head_di
                 norm_groups, sample_size=64):
     """IF stage I UNet: 3 -> 6 channels (epsilon + learned-range variance), a ResnetDownsample
     block at full resolution, then added-KV cross-attention blocks at every lower one."""
-    attention_blocks = len(widths) - 1
+    attention = len(widths) - 1
     return dict(
         sample_size=sample_size, in_channels=3, out_channels=6, layers_per_block=layers_per_block,
         block_out_channels=list(widths),
-        down_block_types=["ResnetDownsampleBlock2D"] + ["SimpleCrossAttnDownBlock2D"] * attention_blocks,
+        down_block_types=["ResnetDownsampleBlock2D"] + ["SimpleCrossAttnDownBlock2D"] * attention,
         mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-        up_block_types=["SimpleCrossAttnUpBlock2D"] * attention_blocks + ["ResnetUpsampleBlock2D"],
+        up_block_types=["SimpleCrossAttnUpBlock2D"] * attention + ["ResnetUpsampleBlock2D"],
         cross_attention_dim=cross_attention_dim, encoder_hid_dim=text_dim,
         encoder_hid_dim_type="text_proj", attention_head_dim=head_dim,
         addition_embed_type="text", addition_embed_type_num_heads=text_heads,
@@ -67,9 +67,11 @@ def stage2_unet(widths, layers_per_block, text_dim, head_dim, text_heads, norm_g
     return dict(
         sample_size=sample_size, in_channels=6, out_channels=6, layers_per_block=layers_per_block,
         block_out_channels=list(widths),
-        down_block_types=["ResnetDownsampleBlock2D"] * plain + ["SimpleCrossAttnDownBlock2D"] * attention_blocks,
+        down_block_types=(["ResnetDownsampleBlock2D"] * plain
+                          + ["SimpleCrossAttnDownBlock2D"] * attention_blocks),
         mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-        up_block_types=["SimpleCrossAttnUpBlock2D"] * attention_blocks + ["ResnetUpsampleBlock2D"] * plain,
+        up_block_types=(["SimpleCrossAttnUpBlock2D"] * attention_blocks
+                        + ["ResnetUpsampleBlock2D"] * plain),
         cross_attention_dim=widths[-1], encoder_hid_dim=text_dim,
         encoder_hid_dim_type="text_proj", attention_head_dim=head_dim,
         addition_embed_type="text", addition_embed_type_num_heads=text_heads,

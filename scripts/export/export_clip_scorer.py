@@ -67,7 +67,8 @@ def main():
     model = CLIPModel.from_pretrained(args.model, torch_dtype=torch.float32)
     source = args.source or getattr(model.config, "_name_or_path", None) or args.model
     name = args.name or os.path.basename(os.path.normpath(args.model))
-    description = args.description or f"CLIP {source} exported by scripts/export/export_clip_scorer.py ({args.dtype})"
+    description = args.description or \
+        f"CLIP {source} exported by scripts/export/export_clip_scorer.py ({args.dtype})"
     mean, std = normalisation(args.model) if os.path.isdir(args.model) else (None, None)
     if os.path.isdir(args.model):
         check_tokenizer(args.model)

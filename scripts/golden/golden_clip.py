@@ -4,11 +4,11 @@
 Usage: .venv/bin/python scripts/golden/golden_clip.py [--bundle models/tiny-if] [--out PATH]
 
 Values come from the eager modules of scripts/anagram_py/tiny/glide_clip.py (same seed), and
-the script
-checks that the bundle's clip_image_encoder.pt / clip_text_encoder.pt give the same numbers,
-so the goldens and the committed TorchScript files cannot drift apart. Tokens come from
-scripts/anagram_py/glide_clip.py BPETokenizer, a re-implementation of GLIDE's SimpleTokenizer (checked
-equal to it; ftfy is used when installed, and these strings do not need it).
+the script checks that the bundle's clip_image_encoder.pt / clip_text_encoder.pt give the same
+numbers, so the goldens and the committed TorchScript files cannot drift apart. Tokens come
+from scripts/anagram_py/glide_clip.py BPETokenizer, a re-implementation of GLIDE's
+SimpleTokenizer (checked equal to it; ftfy is used when installed, and these strings do not
+need it).
 
 Tensors (float32 unless noted; E = 16):
   text_utf8_<i>      uint8 (n,)    the UTF-8 bytes of prompt i (i = 0..5):

@@ -14,7 +14,8 @@ Tensors (written with golden_io.save_tensors):
                  (x - mean) / std
     image_embeds (2,16) float32      image_encoder.pt(pixels)
     prompt_ids   (3,77) int64        PROMPTS with the repository's CLIP tokenizer
-                                     (scripts/anagram_py/glide_clip.py BPETokenizer, models/tiny-if vocabulary)
+                                     (scripts/anagram_py/glide_clip.py BPETokenizer,
+                                     models/tiny-if vocabulary)
     text_embeds  (3,16) float32      text_encoder.pt(prompt_ids)
     similarity   (2,3)  float32      cosine similarity, row = image, column = prompt
 """

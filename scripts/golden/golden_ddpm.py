@@ -2,11 +2,11 @@
 
 Run from the repository root with the project venv (diffusers 0.24.0, torch 1.13):
     .venv/bin/python scripts/golden/golden_ddpm.py
-Writes tests/golden/ddpm_if.pt (tensors only; see scripts/anagram_py/golden_io.py). For every scheduler
-config below it records the config itself (JSON bytes, so the C++ test parses exactly the same
-config with DDPMSchedulerConfig::from_json), alphas_cumprod, the timesteps, and a full sampling
-loop driven by a deterministic dummy model with explicit noise: per step the input sample, the
-model output, the noise, prev_sample and pred_original_sample.
+Writes tests/golden/ddpm_if.pt (tensors only; see scripts/anagram_py/golden_io.py). For every
+scheduler config below it records the config itself (JSON bytes, so the C++ test parses exactly
+the same config with DDPMSchedulerConfig::from_json), alphas_cumprod, the timesteps, and a full
+sampling loop driven by a deterministic dummy model with explicit noise: per step the input
+sample, the model output, the noise, prev_sample and pred_original_sample.
 """
 import json
 import math

@@ -26,8 +26,8 @@ baseline code drives diffusers:
     eps_k = u_k[:3] + g (c_k[:3] - u_k[:3]); var_k = c_k[3:];
     model output = cat(mean_k eps_k, mean_k var_k); x = DDPM step.
 
-Tensors in the file (scripts/anagram_py/golden_io.py save_tensors, read by tests/golden_io.h), float32
-unless noted:
+Tensors in the file (scripts/anagram_py/golden_io.py save_tensors, read by tests/golden_io.h),
+float32 unless noted:
   guidance (0-d), num_steps, seed (0-d int64), prompts_utf8, negative_prompt_utf8,
   views_utf8 (uint8 UTF-8 bytes; prompts and views joined by "\\n"),
   timesteps (steps,) int64, initial_noise (1,3,64,64),

@@ -23,8 +23,8 @@ from .if_verify import (verify_gradients, verify_maps_explicitly, verify_reloade
 
 def parse_args(argv=None, doc=None):
     """The options of scripts/export/export_if.py (doc: its usage text for --help)."""
-    doc_head, doc_rest = (doc or __doc__).split("\n\n", 1)
-    p = argparse.ArgumentParser(description=doc_head, epilog=doc_rest,
+    doc_head, _, doc_rest = (doc or __doc__).partition("\n\n")
+    p = argparse.ArgumentParser(description=doc_head, epilog=doc_rest or None,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="STAGE1_SOURCE OUTDIR",
                    help="stage I pipeline folder or hub id, then the bundle folder to write "
@@ -44,7 +44,8 @@ def parse_args(argv=None, doc=None):
     p.add_argument("--no-stage2", action="store_true",
                    help="drop an existing bundle's stage II instead of keeping it")
     p.add_argument("--noise-level", type=int, default=DEFAULT_NOISE_LEVEL,
-                   help=f"stage II default_noise_level in the manifest (default {DEFAULT_NOISE_LEVEL})")
+                   help="stage II default_noise_level in the manifest "
+                        f"(default {DEFAULT_NOISE_LEVEL})")
     p.add_argument("--name", default=None, help="bundle name (default: OUTDIR's basename)")
     p.add_argument("--description", default=None, help="free-text description")
     p.add_argument("--source-name", default=None,

@@ -1,8 +1,9 @@
 """Phases 3 and 4 of the IF export: trace the bundle's modules, then make their graphs
 device-independent.
 
-The traced classes keep the names the committed bundles were saved with (`__torch__.UNetBundleModule`
-etc., from the days export_if.py defined them as a script; see ..torchscript).
+The traced classes keep the names the committed bundles were saved with
+(`__torch__.UNetBundleModule` etc., from the days export_if.py defined them as a script; see
+..torchscript).
 """
 import os
 import warnings

@@ -86,7 +86,8 @@ def verify_maps_explicitly(traced, unet, layers, text_dim):
                 return v.reshape(v.shape[0], v.shape[1], heads, -1).permute(0, 2, 1, 3)
 
             q = split(_linear(attn.to_q, h))
-            k = torch.cat([split(_linear(attn.add_k_proj, text)), split(_linear(attn.to_k, h))], dim=2)
+            k_text, k_self = split(_linear(attn.add_k_proj, text)), split(_linear(attn.to_k, h))
+            k = torch.cat([k_text, k_self], dim=2)
             probs = torch.softmax(q @ k.transpose(-1, -2) * attn.scale, dim=-1)
             expected = probs[..., :TEXT_TOKENS].sum(1)
     finally:

@@ -1,5 +1,6 @@
 """The tiny CLIP scorer of models/tiny-clip-scorer: a transformers CLIPModel with the real
-interface and tiny widths, fixed random weights (scripts/tiny/make_tiny_clip_scorer.py exports it)."""
+interface and tiny widths, fixed random weights (scripts/tiny/make_tiny_clip_scorer.py exports
+it)."""
 import math
 import os
 
