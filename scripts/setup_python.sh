@@ -6,7 +6,9 @@
 # /usr/bin/python3 cannot import torch or has no venv module, they are installed with
 # apt-get (through sudo unless running as root).
 # The venv sees the system site-packages (for torch) and adds the pinned packages of
-# scripts/requirements.txt (diffusers, transformers, sentencepiece, ...) from PyPI.
+# scripts/requirements.txt (diffusers, transformers, sentencepiece, ...) from PyPI, and the
+# scripts' own package, scripts/anagram_py, as an editable install (scripts/pyproject.toml),
+# so that `.venv/bin/python scripts/<group>/<script>.py` finds it (elsewhere: PYTHONPATH=scripts).
 #
 # Usage: scripts/setup_python.sh        (from anywhere; rerunning it is harmless)
 set -euo pipefail
@@ -33,6 +35,7 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv --system-site-packages .venv
 fi
 .venv/bin/python -m pip install -r scripts/requirements.txt
-.venv/bin/python -c "import torch, diffusers, transformers, sentencepiece; \
+.venv/bin/python -m pip install --no-deps --no-build-isolation -e scripts
+.venv/bin/python -c "import torch, diffusers, transformers, sentencepiece, anagram_py; \
 print('torch', torch.__version__, '| diffusers', diffusers.__version__, \
 '| transformers', transformers.__version__, '| sentencepiece', sentencepiece.__version__)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds anagram (installing what it needs) and runs every test: unit tests against golden
 # values from diffusers/transformers, end-to-end runs of the CLI on the bundled model, the table
-# of bad inputs and hostile bundles, the demo model's training path and a judged quality check
-# (with the Python set-up), and (when clang is installed) a short run of each fuzzer.
+# of bad inputs and hostile bundles, the demo model's training path, a judged quality check and
+# the unit tests of the scripts' Python package (with the Python set-up), and (when clang is
+# installed) a short run of each fuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -2,7 +2,7 @@
 """Golden values of the `anagram score` metrics: tests/golden/score_metrics.pt.
 
 Usage:
-    .venv/bin/python scripts/golden_score_metrics.py
+    .venv/bin/python scripts/golden/golden_score_metrics.py
 
 Everything is computed with numpy in float64 (torch only writes the file, through
 golden_io.save_tensors). Definitions (docs/scorer.md): a sample has N views and N prompts,
@@ -28,17 +28,15 @@ Tensors (float64 unless noted):
     boot_first_idx (5,20) int64  the indices of the first 5 resamples
 """
 import os
-import sys
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import golden_io  # noqa: E402
-from splitmix64 import SplitMix64  # noqa: E402
+from anagram_py import golden_io
+from anagram_py.paths import GOLDEN_DIR
+from anagram_py.splitmix64 import SplitMix64
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "tests", "golden", "score_metrics.pt")
+OUT = os.path.join(GOLDEN_DIR, "score_metrics.pt")
 LOGIT_SCALE = 100.0
 B = 1000
 

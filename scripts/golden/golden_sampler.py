@@ -2,13 +2,14 @@
 """Golden run of the *baseline* visual-anagram sampler (Geng et al.), stage I, in Python.
 
 Usage (from the repository root):
-    .venv/bin/python scripts/golden_sampler.py [--bundle models/tiny-if]
+    .venv/bin/python scripts/golden/golden_sampler.py [--bundle models/tiny-if]
                             [--out tests/golden/sampler_baseline.pt] [--check-pipeline]
 
 --check-pipeline first runs the same loop with a single identity view and prompt and
 checks it reproduces diffusers' IFPipeline(...) output exactly (it does: max diff 0).
 
-It rebuilds eager diffusers/transformers models from the bundle alone (UNet2DConditionModel
+It rebuilds eager diffusers/transformers models from the bundle alone
+(scripts/anagram_py/golden/eager.py: UNet2DConditionModel
 and T5EncoderModel from manifest.json's configs, weights from the state_dict of unet.pt
 and text_encoder.pt with the wrapper prefix stripped, transformers T5Tokenizer on the
 bundle's spiece.model), so the golden depends only on committed files. It then runs
@@ -25,8 +26,8 @@ baseline code drives diffusers:
     eps_k = u_k[:3] + g (c_k[:3] - u_k[:3]); var_k = c_k[3:];
     model output = cat(mean_k eps_k, mean_k var_k); x = DDPM step.
 
-Tensors in the file (scripts/golden_io.save_tensors, read by tests/golden_io.h), float32
-unless noted:
+Tensors in the file (scripts/anagram_py/golden_io.py save_tensors, read by tests/golden_io.h),
+float32 unless noted:
   guidance (0-d), num_steps, seed (0-d int64), prompts_utf8, negative_prompt_utf8,
   views_utf8 (uint8 UTF-8 bytes; prompts and views joined by "\\n"),
   timesteps (steps,) int64, initial_noise (1,3,64,64),
@@ -38,14 +39,13 @@ unless noted:
   x_steps (steps,1,3,64,64) (x after each step; the last is the result).
 """
 import argparse
-import os
 import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bundle_manifest as bm  # noqa: E402
-from golden_io import save_tensors  # noqa: E402
+from anagram_py.golden.eager import encode, load_bundle
+from anagram_py.golden.views import inverse_view, view
+from anagram_py.golden_io import save_tensors, utf8
 
 # ---------------------------------------------------------------------------------------
 # Parameters of the golden run (also stored in the file).
@@ -56,85 +56,6 @@ VIEWS = ["identity", "rotate_180"]
 GUIDANCE = 10.0
 NUM_STEPS = 10
 SEED = 0
-MAX_LENGTH = 77
-
-
-def view(name, x):
-    if name == "identity":
-        return x
-    if name == "rotate_180":
-        return torch.rot90(x, 2, dims=(-2, -1))
-    raise ValueError(name)
-
-
-def inverse_view(name, x):
-    return view(name, x)  # both views are their own inverse
-
-
-def _weights(bundle, file, prefix):
-    """A TorchScript file's state_dict with the bundle wrapper's prefix stripped (float32)."""
-    state = torch.jit.load(os.path.join(bundle, file), map_location="cpu").state_dict()
-    assert all(k.startswith(prefix) for k in state), f"{file}: keys without {prefix!r}"
-    return {k[len(prefix):]: v.float() for k, v in state.items()}
-
-
-def load_bundle(bundle, check_dtype=True):
-    """Eager diffusers UNet and transformers T5 encoder rebuilt from the bundle's files.
-
-    Stage I of a schema 1 or 2 bundle (scripts/bundle_manifest.py).
-    Returns (unet, text_encoder, tokenizer, scheduler), float32 on the CPU.
-    """
-    from diffusers import DDPMScheduler, UNet2DConditionModel
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
-
-    manifest = bm.load(bundle)
-    if check_dtype:
-        assert manifest["dtype"] == "float32", "the golden run is float32"
-    stage1 = bm.stage(manifest, 1)
-
-    unet = UNet2DConditionModel.from_config(stage1["unet"]["config"])
-    unet.load_state_dict(_weights(bundle, stage1["unet"]["file"], "unet."), strict=True)
-    text_encoder = T5EncoderModel(T5Config.from_dict(manifest["text_encoder"]["config"]))
-    text_encoder.load_state_dict(_weights(bundle, manifest["text_encoder"]["file"], "encoder."),
-                                 strict=True)
-    tokenizer = T5Tokenizer(vocab_file=os.path.join(bundle, manifest["tokenizer"]["file"]),
-                            extra_ids=100, model_max_length=MAX_LENGTH, legacy=True)
-    scheduler = DDPMScheduler(**stage1["scheduler"])
-    return unet.eval(), text_encoder.eval(), tokenizer, scheduler
-
-
-def load_stage2(bundle, check_dtype=True):
-    """Eager stage II of a schema 2 bundle, rebuilt from its files.
-
-    Returns (unet, scheduler, noising_scheduler, stage entry), float32 on the CPU; None
-    when the bundle has no stage II."""
-    from diffusers import DDPMScheduler, UNet2DConditionModel
-
-    manifest = bm.load(bundle)
-    if check_dtype:
-        assert manifest["dtype"] == "float32", "the golden run is float32"
-    stage2 = bm.stage(manifest, 2)
-    if stage2 is None:
-        return None
-    unet = UNet2DConditionModel.from_config(stage2["unet"]["config"])
-    unet.load_state_dict(_weights(bundle, stage2["unet"]["file"], "unet."), strict=True)
-    return (unet.eval(), DDPMScheduler(**stage2["scheduler"]),
-            DDPMScheduler(**stage2["noising_scheduler"]), stage2)
-
-
-def encode(texts, tokenizer, text_encoder):
-    """IFPipeline.encode_prompt for a list of texts (clean_caption=False)."""
-    from diffusers import IFPipeline
-
-    texts = IFPipeline._text_preprocessing(None, texts, clean_caption=False)
-    enc = tokenizer(texts, padding="max_length", max_length=MAX_LENGTH, truncation=True,
-                    add_special_tokens=True, return_tensors="pt")
-    states = text_encoder(enc.input_ids, attention_mask=enc.attention_mask)[0]
-    return enc.input_ids, enc.attention_mask, states
-
-
-def utf8(text):
-    return torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
 
 
 @torch.no_grad()

@@ -1,52 +1,20 @@
-#!/usr/bin/env python3
-"""Export a transformers CLIPModel as an `anagram score` scorer folder (docs/scorer.md).
-
-Usage:
-    .venv/bin/python scripts/export_clip_scorer.py MODEL_DIR_OR_HUB_ID OUT_DIR \
-        [--name NAME] [--description TEXT] [--dtype float32|float16] [--force]
-
-MODEL_DIR_OR_HUB_ID is a local folder holding a transformers CLIP checkpoint
-(config.json + pytorch_model.bin or model.safetensors), e.g. a downloaded
-openai/clip-vit-large-patch14 or openai/clip-vit-base-patch32. A hub id works only where
-the model is already in the local Hugging Face cache: this script sets HF_HUB_OFFLINE=1 and
-never downloads anything (download on a machine with network access, e.g.
-`huggingface-cli download openai/clip-vit-large-patch14 --local-dir clip-l14`, and copy
-the folder over).
-
-Writes OUT_DIR/ (refused when OUT_DIR exists and is not empty, unless --force):
-    image_encoder.pt   TorchScript: pixel_values float32 (B,3,S,S), resized and normalised
-                       -> (B, embed_dim) float32 = CLIPModel.get_image_features
-    text_encoder.pt    TorchScript: input_ids int64 (B,77), OpenAI CLIP format (49406, BPE ids,
-                       49407, 0 padding) -> (B, embed_dim) float32 = get_text_features(input_ids)
-                       with no attention mask
-    bpe_simple_vocab_16e6.txt.gz (+ .LICENSE)   copied from models/tiny-if
-    scorer.json        format, sizes, normalisation, logit_scale, sha256 and bytes of the files
-
-Both encoders are traced (torch.jit.trace with a batch of 2) and each is checked against
-the eager model before anything is written: batches of 1, 2 and 3, random pixels, and
-prompts of different lengths. --dtype float16 keeps weights and arithmetic in half
-precision (inputs and outputs stay float32); LibTorch 1.13 has no half kernels on the CPU,
-so this needs CUDA here and the files it writes run only on a CUDA device.
-
-export_scorer(model, out_dir, ...) is the reusable part (scripts/make_tiny_clip_scorer.py
-calls it with a tiny random model).
-"""
-import argparse
+"""Export a transformers CLIPModel as an `anagram score` scorer folder (docs/scorer.md):
+trace both encoders, check them against the eager model, write the files and scorer.json."""
 import gzip
 import json
 import os
 import shutil
 import sys
-import tempfile
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bundle_manifest  # noqa: E402  (sha256/bytes entries, same as the model bundles)
-import clip_model  # noqa: E402  (the repository's CLIP BPE tokenizer)
+from .. import glide_clip
+from .. import manifest as bm
+from ..files import atomic_write_text
+from ..paths import TINY_BUNDLE
+from ..tolerance import check_close, tf32_disabled, trace_precision
+from ..torchscript import saved_as
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VOCAB_DIR = os.path.join(ROOT, "models", "tiny-if")
 VOCAB_FILE = "bpe_simple_vocab_16e6.txt.gz"
 VOCAB_LICENSE = "bpe_simple_vocab_16e6.LICENSE"
 IMAGE_FILE = "image_encoder.pt"
@@ -56,6 +24,9 @@ FORMAT = "anagram-scorer"
 SCHEMA_VERSION = 1
 CONTEXT = 77
 START, END = 49406, 49407
+# The committed scorer's files were traced when these classes lived in
+# scripts/export_clip_scorer.py.
+_SAVED_MODULE = "export_clip_scorer"
 # OpenAI CLIP's normalisation (CLIPImageProcessor's defaults as well).
 OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
@@ -64,6 +35,7 @@ CHECK_PROMPTS = ["a dog", "an oil painting of a snowy mountain village at dusk",
                  "A Fox!", " ".join(["lots of words"] * 40)]
 
 
+@saved_as(_SAVED_MODULE)
 class ImageFeatures(torch.nn.Module):
     """CLIPModel.get_image_features: vision tower, pooled output, visual projection."""
 
@@ -79,6 +51,7 @@ class ImageFeatures(torch.nn.Module):
         return self.visual_projection(pooled).float()
 
 
+@saved_as(_SAVED_MODULE)
 class TextFeatures(torch.nn.Module):
     """CLIPModel.get_text_features(input_ids) without an attention mask.
 
@@ -118,9 +91,9 @@ def log_stderr(s):
     print(s, file=sys.stderr)
 
 
-def prompt_ids(prompts, vocab=os.path.join(VOCAB_DIR, VOCAB_FILE)):
+def prompt_ids(prompts, vocab=os.path.join(TINY_BUNDLE, VOCAB_FILE)):
     """(B, 77) int64 ids in OpenAI CLIP's format, with the repository's tokenizer."""
-    tokens, _ = clip_model.BPETokenizer(vocab).tokens_and_lengths(prompts, CONTEXT)
+    tokens, _ = glide_clip.BPETokenizer(vocab).tokens_and_lengths(prompts, CONTEXT)
     return tokens
 
 
@@ -129,18 +102,9 @@ def graph_ops(module):
     return sorted({n.kind() for n in module.inlined_graph.nodes()})
 
 
-def _close(a, b, what, atol, rtol):
-    if a.shape != b.shape:
-        raise RuntimeError(f"{what}: shape {tuple(a.shape)} != eager {tuple(b.shape)}")
-    err = (a.double() - b.double()).abs().max().item()
-    scale = b.double().abs().max().item()
-    if not err <= atol + rtol * scale:
-        raise RuntimeError(f"{what}: traced differs from eager by {err:g} (|eager| max {scale:g})")
-    return err
-
-
 def trace_encoders(model, device="cpu", dtype=torch.float32, log=log_stderr, seed=0):
-    """Trace both encoders of a transformers CLIPModel and check them against eager.
+    """Trace both encoders of a transformers CLIPModel and check them against eager (TF32 off;
+    ..tolerance: the image encoder is the same computation, the text encoder a restated one).
 
     Returns (image_traced, text_traced). Raises RuntimeError when a check fails."""
     model = model.eval().to(device=device, dtype=dtype)
@@ -158,27 +122,30 @@ def trace_encoders(model, device="cpu", dtype=torch.float32, log=log_stderr, see
         return torch.randn((b, 3, size, size), generator=g).clamp(-2, 2).to(device)
 
     ids = prompt_ids(CHECK_PROMPTS).to(device)
-    atol, rtol = (1e-4, 1e-4) if dtype == torch.float32 else (2e-2, 2e-2)
-    with torch.no_grad():
+    with torch.no_grad(), trace_precision(device):  # TF32 off on CUDA: the traces record it
         x2 = pixels(2)
         image_t = torch.jit.trace(image, (x2,), check_trace=True,
                                   check_inputs=[(pixels(1),), (pixels(3),)])
         text_t = torch.jit.trace(text, (ids[:2],), check_trace=True,
                                  check_inputs=[(ids[2:3],), (ids[1:4],)])
+    with torch.no_grad(), tf32_disabled():
         for b in (1, 2, 3):
             x = pixels(b)
             eager = model.get_image_features(pixel_values=x.to(dtype)).float()
-            err = _close(image_t(x), eager, f"image encoder, batch {b}", atol, rtol)
+            err = check_close(image_t(x), eager, device, dtype,
+                              f"traced and eager image encoder (batch {b})")
             log(f"image encoder batch {b}: max |traced - eager| = {err:.3g}")
         for rows in ([0], [1, 2], [3, 0, 2]):
             t = ids[rows]
             eager = model.get_text_features(input_ids=t).float()
-            err = _close(text_t(t), eager, f"text encoder, rows {rows}", atol, rtol)
+            err = check_close(text_t(t), eager, device, dtype,
+                              f"traced and eager text encoder (prompts {rows})",
+                              same_computation=False)
             log(f"text encoder prompts {rows}: max |traced - eager| = {err:.3g}")
     return image_t, text_t
 
 
-def _check_saved(path, example, expected):
+def _check_saved(path, example, expected, dtype):
     """Reload a saved TorchScript file, refuse pickled state, compare its output."""
     import zipfile
     with zipfile.ZipFile(path) as z:
@@ -188,8 +155,7 @@ def _check_saved(path, example, expected):
     m = torch.jit.load(path, map_location=example.device)
     with torch.no_grad():
         got = m(example)
-    if not torch.equal(got, expected):
-        raise RuntimeError(f"{path}: reloaded module gives different output")
+    check_close(got, expected, example.device, dtype, f"reloaded {path} and the trace")
 
 
 def export_scorer(model, out_dir, name, description, source, image_mean=None, image_std=None,
@@ -213,11 +179,11 @@ def export_scorer(model, out_dir, name, description, source, image_mean=None, im
     g = torch.Generator().manual_seed(1)
     x = torch.randn((2, 3, vc.image_size, vc.image_size), generator=g).to(device)
     ids = prompt_ids(CHECK_PROMPTS[:2]).to(device)
-    with torch.no_grad():
-        _check_saved(ip, x, image_t(x))
-        _check_saved(tp, ids, text_t(ids))
+    with torch.no_grad(), tf32_disabled():
+        _check_saved(ip, x, image_t(x), dtype)
+        _check_saved(tp, ids, text_t(ids), dtype)
     for f in (VOCAB_FILE, VOCAB_LICENSE):
-        shutil.copyfile(os.path.join(VOCAB_DIR, f), os.path.join(out_dir, f))
+        shutil.copyfile(os.path.join(TINY_BUNDLE, f), os.path.join(out_dir, f))
     with gzip.open(os.path.join(out_dir, VOCAB_FILE)) as f:
         f.read()  # a readable gzip
 
@@ -228,14 +194,11 @@ def export_scorer(model, out_dir, name, description, source, image_mean=None, im
         "image_size": int(vc.image_size), "image_mean": image_mean, "image_std": image_std,
         "context_length": CONTEXT, "embed_dim": int(embed_dim),
         "logit_scale": logit_scale,
-        "files": {f: bundle_manifest.file_entry(os.path.join(out_dir, f))
+        "files": {f: bm.file_entry(os.path.join(out_dir, f))
                   for f in (IMAGE_FILE, TEXT_FILE, VOCAB_FILE)},
     }
-    fd, tmp = tempfile.mkstemp(prefix=".scorer.", dir=out_dir)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(meta, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, os.path.join(out_dir, SCORER_JSON))
+    atomic_write_text(os.path.join(out_dir, SCORER_JSON), json.dumps(meta, indent=2) + "\n",
+                      prefix=".scorer.")
     log(f"image encoder ops: {', '.join(graph_ops(image_t))}")
     log(f"text encoder ops: {', '.join(graph_ops(text_t))}")
     total = sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir))
@@ -243,7 +206,7 @@ def export_scorer(model, out_dir, name, description, source, image_mean=None, im
     return meta
 
 
-def _normalisation(model_dir):
+def normalisation(model_dir):
     """image_mean / image_std from the checkpoint's preprocessor_config.json, if any."""
     path = os.path.join(model_dir, "preprocessor_config.json")
     if os.path.isfile(path):
@@ -272,49 +235,3 @@ def check_tokenizer(model_dir, log=log_stderr):
             raise RuntimeError(f"tokenizer mismatch on {CHECK_PROMPTS[r]!r}: "
                                f"{ours[r, :n].tolist()} vs {theirs[r, :n].tolist()}")
     log("tokenizer check: the checkpoint's CLIPTokenizer agrees with the repository's")
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("model", help="local transformers CLIP folder (or a cached hub id)")
-    ap.add_argument("out_dir")
-    ap.add_argument("--name", help="scorer name (default: the model folder's name)")
-    ap.add_argument("--description", help="one line (default: made from the source)")
-    ap.add_argument("--source", help="what it was exported from, e.g. openai/clip-vit-large-patch14 "
-                    "(default: the checkpoint's _name_or_path)")
-    ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
-    ap.add_argument("--force", action="store_true", help="overwrite a non-empty OUT_DIR")
-    args = ap.parse_args()
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from transformers import CLIPModel
-
-    dtype = torch.float16 if args.dtype == "float16" else torch.float32
-    device = "cpu"
-    if dtype == torch.float16:
-        if not torch.cuda.is_available():
-            sys.exit("error: --dtype float16 needs CUDA (LibTorch/PyTorch 1.13 have no CPU "
-                     "half kernels); the exported files would run only on CUDA anyway")
-        device = "cuda"
-    model = CLIPModel.from_pretrained(args.model, torch_dtype=torch.float32)
-    source = args.source or getattr(model.config, "_name_or_path", None) or args.model
-    name = args.name or os.path.basename(os.path.normpath(args.model))
-    description = args.description or f"CLIP {source} exported by scripts/export_clip_scorer.py ({args.dtype})"
-    mean, std = _normalisation(args.model) if os.path.isdir(args.model) else (None, None)
-    if os.path.isdir(args.model):
-        check_tokenizer(args.model)
-    try:
-        meta = export_scorer(model, args.out_dir, name, description, source, mean, std,
-                             dtype=dtype, device=device, force=args.force)
-    except (FileExistsError, RuntimeError) as e:
-        sys.exit(f"error: {e}")
-    print(json.dumps(meta, indent=2))
-
-
-if __name__ == "__main__":
-    # Run through the importable module so that the traced classes are named
-    # export_clip_scorer.ImageFeatures / TextFeatures, as when make_tiny_clip_scorer.py
-    # calls export_scorer (not __main__.ImageFeatures).
-    import export_clip_scorer
-    export_clip_scorer.main()

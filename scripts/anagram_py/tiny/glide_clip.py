@@ -1,41 +1,17 @@
-#!/usr/bin/env python3
-"""Write a tiny, randomly initialised noise-aware CLIP (GLIDE's architecture) into a bundle.
-
-Usage:
-    .venv/bin/python scripts/make_tiny_clip.py [--bundle models/tiny-if] [--bpe-vocab PATH]
-
-Same modules, interface and export path as the real model (scripts/export_glide_clip.py
-export_clip), with tiny widths: image 2 blocks x 2 heads x 8 (patch 4 on 64x64, 1000
-timesteps), text 2 blocks x 2 heads x 4 over 77 tokens, embeddings of 16. The text table
-has 49408 rows, exactly the BPE vocabulary (GLIDE's has 65536; ids above 49407 never occur).
-The weights are meaningless but fixed by a seed, and every parameter, biases and LayerNorm
-included, is random so that tests notice a mishandled one; a shared component in both
-output projections makes image-text cosines positive, as the real model's are.
-
-The tokenizer is real: bpe_simple_vocab_16e6.txt.gz from openai/glide-text2im
-(glide_text2im/tokenizer/, MIT licence, originally OpenAI CLIP's, also MIT). It is read
-from --bpe-vocab, else from the bundle (it is committed in models/tiny-if), else from an
-installed glide_text2im. Its licence notice is written next to it.
-Records the "clip" object and the files' sha256 in the bundle's manifest.json
-(export_glide_clip.record_in_manifest) and prints the object.
-"""
-import argparse
-import json
+"""The tiny noise-aware CLIP of models/tiny-if: GLIDE's architecture (..glide_clip) with tiny
+widths and fixed random weights (scripts/tiny/make_tiny_clip.py writes it into the bundle)."""
 import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clip_model as cm  # noqa: E402
-import export_glide_clip as ex  # noqa: E402
+from .. import glide_clip
+from ..export.glide_clip import BPE_FILE, build_encoders, find_bpe_vocab
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 20250301
 OFFSET = 2.0  # shared embedding component, see make_tiny_encoders
 
 TINY_CLIP_CONFIG = dict(
-    cm.GLIDE_CLIP_CONFIG,
+    glide_clip.GLIDE_CLIP_CONFIG,
     n_vocab=49408, n_embd=16,
     n_head_state_text=4, n_head_text=2, n_xf_blocks_text=2,
     n_head_state_image=8, n_head_image=2, n_xf_blocks_image=2,
@@ -72,7 +48,7 @@ SOFTWARE.
 def make_tiny_encoders(seed=SEED):
     """The tiny image and text encoders with their fixed random weights."""
     torch.manual_seed(seed)
-    image, text = ex.build_encoders(TINY_CLIP_CONFIG)
+    image, text = build_encoders(TINY_CLIP_CONFIG)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in (image, text):
@@ -93,28 +69,8 @@ def make_tiny_encoders(seed=SEED):
 
 
 def default_bpe(bundle, explicit):
+    """The BPE merges file to copy: `explicit`, else the bundle's, else glide_text2im's."""
     if explicit:
         return explicit
-    here = os.path.join(bundle, ex.BPE_FILE)
-    return here if os.path.exists(here) else ex.find_bpe_vocab(None)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bundle", default=os.path.join(ROOT, "models", "tiny-if"))
-    ap.add_argument("--bpe-vocab", help="bpe_simple_vocab_16e6.txt.gz to copy")
-    args = ap.parse_args()
-
-    image, text = make_tiny_encoders()
-    clip = ex.export_clip(image, text, TINY_CLIP_CONFIG, args.bundle,
-                          default_bpe(args.bundle, args.bpe_vocab),
-                          log=lambda s: print(s, file=sys.stderr))
-    with open(os.path.join(args.bundle, "bpe_simple_vocab_16e6.LICENSE"), "w") as f:
-        f.write(BPE_LICENSE)
-    clip["source"] = f"random weights (scripts/make_tiny_clip.py, seed {SEED}), GLIDE CLIP architecture"
-    ex.record_in_manifest(args.bundle, clip, log=lambda s: print(s, file=sys.stderr))
-    print(json.dumps({"clip": clip}, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    here = os.path.join(bundle, BPE_FILE)
+    return here if os.path.exists(here) else find_bpe_vocab(None)

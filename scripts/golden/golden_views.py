@@ -11,21 +11,22 @@ The references follow the published definitions in github dangeng/visual_anagram
 (visual_anagrams/views/*.py), written independently with torch ops: torch.flip, torch.rot90,
 per-column torch.roll, the per-pixel inner-circle loop, per-square rot90 of an index grid, and
 patch reshapes. The published rotations use torchvision's TF.rotate(NEAREST); that code path
-(affine grid + grid_sample) is re-derived below and checked to equal torch.rot90 here.
+(affine grid + grid_sample) is re-derived in scripts/anagram_py/golden/views.py and checked
+to equal torch.rot90 here.
 
 The published patch permutation is torch.randperm (unseeded); our deterministic equivalent is a
 splitmix64-driven Fisher-Yates shuffle, re-implemented here from its definition.
 
-Run: .venv/bin/python scripts/golden_views.py
+Run: .venv/bin/python scripts/golden/golden_views.py
 """
-import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from golden_io import save_tensors
-from splitmix64 import SplitMix64
+from anagram_py.golden.views import torchvision_rotate_nearest
+from anagram_py.golden_io import save_tensors
+from anagram_py.paths import GOLDEN_DIR
+from anagram_py.splitmix64 import SplitMix64
 
 
 # key -> (view name, argument as given to make_view). The C++ test holds the same table.
@@ -62,36 +63,6 @@ def seeded_permutation(n, seed):
 
 def as_int64(u):
     return u - (1 << 64) if u >= (1 << 63) else u
-
-
-# --- torchvision's tensor rotate, re-derived (published rotate views) ---------------------
-
-def torchvision_rotate_nearest(img, angle):
-    """TF.rotate(img, angle, NEAREST, expand=False, center=None, fill=None) on a (C,H,W) tensor.
-
-    `angle` in degrees, counter-clockwise on screen. TF.rotate hands -angle to its inverse
-    affine matrix helper; with no shear, translation or scaling, and the centre at the image
-    centre, that matrix is [cos t, sin t, 0, -sin t, cos t, 0] with t = radians(-angle).
-    """
-    c, h, w = img.shape
-    rot = math.radians(-angle)
-    # Inverse rotation matrix (torchvision _get_inverse_affine_matrix, no shear/scale/shift).
-    a, b = math.cos(rot), -math.sin(rot)
-    cc, d = math.sin(rot), math.cos(rot)
-    matrix = [d, -b, 0.0, -cc, a, 0.0]
-    theta = torch.tensor(matrix, dtype=img.dtype).reshape(1, 2, 3)
-    # Pixel-centre grid around the image centre, normalised after applying theta.
-    xs = torch.linspace(-w * 0.5 + 0.5, w * 0.5 - 0.5, steps=w, dtype=img.dtype)
-    ys = torch.linspace(-h * 0.5 + 0.5, h * 0.5 - 0.5, steps=h, dtype=img.dtype)
-    base = torch.empty(1, h, w, 3, dtype=img.dtype)
-    base[..., 0] = xs
-    base[..., 1] = ys.unsqueeze(-1)
-    base[..., 2] = 1
-    scaled = theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h], dtype=img.dtype)
-    grid = base.view(1, h * w, 3).bmm(scaled).view(1, h, w, 2)
-    out = F.grid_sample(img[None], grid, mode="nearest", padding_mode="zeros",
-                        align_corners=False)
-    return out[0]
 
 
 # --- reference views on (C,S,S) -----------------------------------------------------------
@@ -183,7 +154,7 @@ def test_image(s):
 
 
 def main():
-    golden = Path(__file__).resolve().parent.parent / "tests" / "golden"
+    golden = Path(GOLDEN_DIR)
     golden.mkdir(parents=True, exist_ok=True)
     rng = SplitMix64(0)
     splitmix = torch.tensor([as_int64(rng.next()) for _ in range(8)], dtype=torch.int64)

@@ -2,8 +2,8 @@
 """Golden T5 tokenisation for the C++ tokenizer tests: tests/golden/t5_tokenizer.json.
 
 Usage (from the repository root):
-    .venv/bin/python scripts/golden_t5_tokenizer.py [--bundle models/tiny-if]
-                                                    [--out tests/golden/t5_tokenizer.json]
+    .venv/bin/python scripts/golden/golden_t5_tokenizer.py [--bundle models/tiny-if]
+                                                           [--out tests/golden/t5_tokenizer.json]
 
 For each test string (see CASES) it records what the Python reference gives:
   * input_ids / attention_mask: transformers' T5Tokenizer on the bundle's spiece.model
@@ -120,7 +120,7 @@ def main(argv=None):
     golden = {
         "description": "T5 tokenisation reference (transformers T5Tokenizer, legacy=True, "
                        "extra_ids=100) and IF text preprocessing; see the generator's docstring",
-        "generator": "scripts/golden_t5_tokenizer.py",
+        "generator": "scripts/golden/golden_t5_tokenizer.py",
         "spiece_model": spiece,
         "spiece_sha256": digest,
         "max_length": MAX_LENGTH,

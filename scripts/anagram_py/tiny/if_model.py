@@ -1,46 +1,17 @@
-#!/usr/bin/env python3
-"""Build a tiny, randomly initialised DeepFloyd-IF-architecture pipeline folder.
-
-Usage:
-    .venv/bin/python scripts/make_tiny_model.py OUTDIR [--stage2 OUTDIR2]
-
-What it writes (the layout `DiffusionPipeline.save_pretrained` produces for IFPipeline):
-    OUTDIR/model_index.json        IFPipeline, without safety checker/feature extractor/watermarker
-    OUTDIR/unet/                   UNet2DConditionModel, IF stage I layout, 3 resolutions
-                                   (64, 32, 16), cross-attention at 32x32 and 16x16
-    OUTDIR/text_encoder/           transformers T5EncoderModel (T5 v1.1 style, d_model 32)
-    OUTDIR/tokenizer/              transformers T5Tokenizer around a SentencePiece unigram
-                                   model trained here (T5 conventions, 100 extra ids)
-    OUTDIR/scheduler/              DDPMScheduler configured as IF stage I
-With --stage2, also a tiny IF stage II (64 -> 256 super-resolution) pipeline folder, the
-layout IFSuperResolutionPipeline.save_pretrained writes (without its own text encoder and
-tokenizer: the stages share stage I's T5):
-    OUTDIR2/model_index.json       IFSuperResolutionPipeline
-    OUTDIR2/unet/                  UNet2DConditionModel, IF stage II layout: 6 input channels
-                                   (noisy picture + upscaled stage I picture), 6 output
-                                   channels, the noise level as class labels (class_embed_type
-                                   "timestep"), 6 resolutions 256..8, cross-attention at 16x16
-                                   and 8x8, text states of the tiny T5 (encoder_hid_dim 32)
-    OUTDIR2/scheduler/             DDPMScheduler configured as IF stage II (sample_max_value 1)
-    OUTDIR2/image_noising_scheduler/  the DDPMScheduler that noises the upscaled picture
-
-Nothing is downloaded: the tokenizer is trained on a corpus composed by this script and
-the networks get random weights from fixed seeds, so two runs give the same tokenizer
-model and the same weights (on the same torch/sentencepiece versions). The weights are
-meaningless; the model exists so that the C++ program and its tests have a real IF-shaped
-network to run. Rerun with scripts/make_default_bundle.sh, which also exports the bundle.
-"""
-import argparse
+"""The tiny DeepFloyd-IF-architecture model of models/tiny-if: a SentencePiece tokenizer trained
+on a corpus composed here, a 2-layer T5 encoder, stage I and stage II UNets with IF's block
+layout, all with random weights from fixed seeds, written as diffusers pipeline folders
+(scripts/tiny/make_tiny_model.py; scripts/make_default_bundle.sh exports them)."""
 import io
-import json
 import os
 import random
-import shutil
-import sys
 import tempfile
 
 import sentencepiece as spm
 import torch
+
+from .. import if_configs
+from ..diffusers_folder import write_pipeline
 
 # ---------------------------------------------------------------------------------------
 # Fixed parameters of the tiny model.
@@ -53,108 +24,24 @@ EXTRA_IDS = 100
 MAX_LENGTH = 77
 T5_D_MODEL = 32
 
-UNET_CONFIG = dict(
-    sample_size=64,
-    in_channels=3,
-    out_channels=6,
-    layers_per_block=1,
-    block_out_channels=[16, 32, 64],
-    down_block_types=["ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D",
-                      "SimpleCrossAttnDownBlock2D"],
-    mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-    up_block_types=["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
-                    "ResnetUpsampleBlock2D"],
-    cross_attention_dim=32,
-    encoder_hid_dim=T5_D_MODEL,
-    encoder_hid_dim_type="text_proj",
-    attention_head_dim=8,
-    addition_embed_type="text",
-    addition_embed_type_num_heads=2,
-    cross_attention_norm="group_norm",
-    resnet_time_scale_shift="scale_shift",
-    act_fn="gelu",
-    norm_num_groups=8,
-)
+# The tiny IF stage I UNet: 3 resolutions (64, 32, 16), cross-attention at 32x32 and 16x16.
+UNET_CONFIG = if_configs.stage1_unet([16, 32, 64], 1, cross_attention_dim=32, text_dim=T5_D_MODEL,
+                                     head_dim=8, text_heads=2, norm_groups=8)
 
-T5_CONFIG = dict(
-    vocab_size=SP_VOCAB_SIZE + EXTRA_IDS,
-    d_model=T5_D_MODEL,
-    d_kv=8,
-    d_ff=64,
-    num_layers=2,
-    num_decoder_layers=2,
-    num_heads=4,
-    relative_attention_num_buckets=32,
-    relative_attention_max_distance=128,
-    dropout_rate=0.1,
-    layer_norm_epsilon=1e-6,
-    initializer_factor=1.0,
-    feed_forward_proj="gated-gelu",
-    is_encoder_decoder=True,
-    tie_word_embeddings=False,
-    pad_token_id=0,
-    eos_token_id=1,
-    decoder_start_token_id=0,
-)
+# T5 v1.1 style with d_model 32 and 2 layers.
+T5_CONFIG = if_configs.t5_encoder(SP_VOCAB_SIZE + EXTRA_IDS, d_model=T5_D_MODEL, d_kv=8, d_ff=64,
+                                  num_layers=2, num_heads=4)
 
-# The tiny IF stage II UNet: IF-II's block types and settings (DeepFloyd/IF-II-L-v1.0's
-# diffusers config, see export_if.py RANDOM_INIT_STAGE2: ResnetDownsample blocks, then two
-# SimpleCrossAttn blocks at the lowest resolutions, the noise level through a "timestep"
-# class embedding, gelu time embedding of the last block's width, skip-time-act resnets
-# scaled by 1/0.7071) with few, narrow blocks: one eager forward at batch 4, 256x256,
-# float32 takes 0.16-0.17 s at best, 0.22-0.25 s median, with 1 or 2 threads on the 2-core
-# development machine (lightly loaded). Most of it is the 256x256 convolutions (conv_in
-# 6 -> 2 and conv_out 2 -> 6 alone ~25 ms: oneDNN is slow for 6-channel tensors); the
-# attention at 16x16 and 8x8 is ~10 ms. Widths 4 at the top or attention at 32x32 cost
-# 1.5-3x more.
-UNET2_CONFIG = dict(
-    sample_size=256,
-    in_channels=6,
-    out_channels=6,
-    layers_per_block=1,
-    block_out_channels=[2, 4, 8, 8, 16, 32],
-    down_block_types=["ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D",
-                      "ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D",
-                      "SimpleCrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D"],
-    mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-    up_block_types=["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
-                    "ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D",
-                    "ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D"],
-    cross_attention_dim=32,
-    encoder_hid_dim=T5_D_MODEL,
-    encoder_hid_dim_type="text_proj",
-    attention_head_dim=8,
-    addition_embed_type="text",
-    addition_embed_type_num_heads=2,
-    class_embed_type="timestep",
-    cross_attention_norm="group_norm",
-    resnet_time_scale_shift="scale_shift",
-    act_fn="gelu",
-    norm_num_groups=2,
-    only_cross_attention=False,
-    time_embedding_act_fn="gelu",
-    time_embedding_dim=32,
-    resnet_skip_time_act=True,
-    resnet_out_scale_factor=1.4142271248762552,
-    mid_block_scale_factor=1.4142271248762552,
-)
+# The tiny IF stage II UNet: 6 resolutions 256..8 with few, narrow blocks, cross-attention at
+# 16x16 and 8x8, the noise level through a "timestep" class embedding. One eager forward at
+# batch 4, 256x256, float32 takes 0.16-0.17 s at best, 0.22-0.25 s median, with 1 or 2
+# threads on the 2-core development machine (lightly loaded). Most of it is the 256x256
+# convolutions (conv_in 6 -> 2 and conv_out 2 -> 6 alone ~25 ms: oneDNN is slow for
+# 6-channel tensors); the attention at 16x16 and 8x8 is ~10 ms. Widths 4 at the top or
+# attention at 32x32 cost 1.5-3x more.
+UNET2_CONFIG = if_configs.stage2_unet([2, 4, 8, 8, 16, 32], 1, text_dim=T5_D_MODEL, head_dim=8,
+                                      text_heads=2, norm_groups=2)
 
-# IF stage I's DDPMScheduler (DeepFloyd/IF-I-*-v1.0 scheduler_config.json values).
-SCHEDULER_CONFIG = dict(
-    num_train_timesteps=1000,
-    beta_schedule="squaredcos_cap_v2",
-    beta_start=0.0001,
-    beta_end=0.02,
-    variance_type="learned_range",
-    prediction_type="epsilon",
-    thresholding=True,
-    dynamic_thresholding_ratio=0.95,
-    sample_max_value=1.5,
-    clip_sample=True,
-    clip_sample_range=1.0,
-    timestep_spacing="leading",
-    steps_offset=0,
-)
 
 # ---------------------------------------------------------------------------------------
 # Tokenizer corpus: composed here, deterministic, offline.
@@ -371,7 +258,7 @@ def make_unet():
 
 def make_scheduler():
     from diffusers import DDPMScheduler
-    return DDPMScheduler(**SCHEDULER_CONFIG)
+    return DDPMScheduler(**if_configs.STAGE1_SCHEDULER)
 
 
 def make_unet2():
@@ -381,10 +268,10 @@ def make_unet2():
 
 
 def make_schedulers2():
-    """IF stage II's scheduler and image-noising scheduler (values: export_if.py)."""
+    """IF stage II's scheduler and image-noising scheduler."""
     from diffusers import DDPMScheduler
-    from export_if import IF_STAGE2_NOISING_SCHEDULER, IF_STAGE2_SCHEDULER
-    return DDPMScheduler(**IF_STAGE2_SCHEDULER), DDPMScheduler(**IF_STAGE2_NOISING_SCHEDULER)
+    return (DDPMScheduler(**if_configs.STAGE2_SCHEDULER),
+            DDPMScheduler(**if_configs.STAGE2_NOISING_SCHEDULER))
 
 
 def sanity_check2(unet2, text_encoder, tokenizer):
@@ -413,41 +300,6 @@ def sanity_check2(unet2, text_encoder, tokenizer):
     assert (out - other_cond).abs().max() > 1e-3, "output ignores the upscaled condition"
 
 
-def write_stage2(outdir, unet2, scheduler2, noising2):
-    import diffusers
-    outdir = os.path.abspath(outdir)
-    parent = os.path.dirname(outdir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tiny-if-ii-", dir=parent)
-    try:
-        pipe_dir = os.path.join(tmp, "pipeline")
-        unet2.save_pretrained(os.path.join(pipe_dir, "unet"))
-        scheduler2.save_pretrained(os.path.join(pipe_dir, "scheduler"))
-        noising2.save_pretrained(os.path.join(pipe_dir, "image_noising_scheduler"))
-        model_index = {
-            "_class_name": "IFSuperResolutionPipeline",
-            "_diffusers_version": diffusers.__version__,
-            "feature_extractor": [None, None],
-            "image_noising_scheduler": ["diffusers", "DDPMScheduler"],
-            "requires_safety_checker": False,
-            "safety_checker": [None, None],
-            "scheduler": ["diffusers", "DDPMScheduler"],
-            "text_encoder": [None, None],
-            "tokenizer": [None, None],
-            "unet": ["diffusers", "UNet2DConditionModel"],
-            "watermarker": [None, None],
-        }
-        with open(os.path.join(pipe_dir, "model_index.json"), "w") as f:
-            json.dump(model_index, f, indent=2, sort_keys=True)
-            f.write("\n")
-        if os.path.exists(outdir):
-            shutil.rmtree(outdir)
-        os.rename(pipe_dir, outdir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"wrote {outdir}")
-
-
 def sanity_check(unet, text_encoder, tokenizer):
     """Print output statistics so degenerate random models are noticed."""
     ids = tokenizer(["a photo of a dog", ""], padding="max_length", max_length=MAX_LENGTH,
@@ -465,64 +317,28 @@ def sanity_check(unet, text_encoder, tokenizer):
     assert (out[0] - out[1]).abs().max() > 1e-3, "output ignores its inputs"
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("outdir", help="folder to create (replaced if it exists)")
-    parser.add_argument("--stage2", default=None, metavar="OUTDIR2",
-                        help="also write the tiny IF stage II pipeline folder there")
-    args = parser.parse_args(argv)
+def write_stage1(outdir):
+    """Build, check and write the tiny IF stage I pipeline folder.
 
-    from transformers import PretrainedConfig  # noqa: F401  (fail early if missing)
-
-    outdir = os.path.abspath(args.outdir)
-    parent = os.path.dirname(outdir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tiny-if-", dir=parent)
-    try:
-        sp_path = train_sentencepiece(tmp)
-        tokenizer = make_tokenizer(sp_path)
+    Returns (text_encoder, tokenizer), which stage II's check uses."""
+    with tempfile.TemporaryDirectory() as work:
+        tokenizer = make_tokenizer(train_sentencepiece(work))
         text_encoder = make_text_encoder()
         unet = make_unet()
         scheduler = make_scheduler()
         sanity_check(unet, text_encoder, tokenizer)
-
-        pipe_dir = os.path.join(tmp, "pipeline")
-        tokenizer.save_pretrained(os.path.join(pipe_dir, "tokenizer"))
-        text_encoder.save_pretrained(os.path.join(pipe_dir, "text_encoder"))
-        unet.save_pretrained(os.path.join(pipe_dir, "unet"))
-        scheduler.save_pretrained(os.path.join(pipe_dir, "scheduler"))
-        import diffusers
-        model_index = {
-            "_class_name": "IFPipeline",
-            "_diffusers_version": diffusers.__version__,
-            "feature_extractor": [None, None],
-            "requires_safety_checker": False,
-            "safety_checker": [None, None],
-            "scheduler": ["diffusers", "DDPMScheduler"],
-            "text_encoder": ["transformers", "T5EncoderModel"],
-            "tokenizer": ["transformers", "T5Tokenizer"],
-            "unet": ["diffusers", "UNet2DConditionModel"],
-            "watermarker": [None, None],
-        }
-        with open(os.path.join(pipe_dir, "model_index.json"), "w") as f:
-            json.dump(model_index, f, indent=2, sort_keys=True)
-            f.write("\n")
-        if os.path.exists(outdir):
-            shutil.rmtree(outdir)
-        os.rename(pipe_dir, outdir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"wrote {outdir}")
-    if args.stage2:
-        # Built after stage I, from its own seed: stage I's weights do not depend on it.
-        unet2 = make_unet2()
-        scheduler2, noising2 = make_schedulers2()
-        sanity_check2(unet2, text_encoder, tokenizer)
-        write_stage2(args.stage2, unet2, scheduler2, noising2)
-    return 0
+        write_pipeline(outdir, "IFPipeline", tokenizer=tokenizer, text_encoder=text_encoder,
+                       unet=unet, scheduler=scheduler)
+    print(f"wrote {os.path.abspath(outdir)}")
+    return text_encoder, tokenizer
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def write_stage2(outdir, text_encoder, tokenizer):
+    """Build, check and write the tiny IF stage II pipeline folder (no text encoder of its
+    own: the stages share stage I's T5)."""
+    unet2 = make_unet2()
+    scheduler2, noising2 = make_schedulers2()
+    sanity_check2(unet2, text_encoder, tokenizer)
+    write_pipeline(outdir, "IFSuperResolutionPipeline", unet=unet2, scheduler=scheduler2,
+                   image_noising_scheduler=noising2)
+    print(f"wrote {os.path.abspath(outdir)}")

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Golden values of the tiny noise-aware CLIP in models/tiny-if -> tests/golden/clip_tiny.pt.
 
-Usage: .venv/bin/python scripts/golden_clip.py [--bundle models/tiny-if] [--out PATH]
+Usage: .venv/bin/python scripts/golden/golden_clip.py [--bundle models/tiny-if] [--out PATH]
 
-Values come from the eager modules of scripts/make_tiny_clip.py (same seed), and the script
-checks that the bundle's clip_image_encoder.pt / clip_text_encoder.pt give the same numbers,
-so the goldens and the committed TorchScript files cannot drift apart. Tokens come from
-scripts/clip_model.BPETokenizer, a re-implementation of GLIDE's SimpleTokenizer (checked
-equal to it; ftfy is used when installed, and these strings do not need it).
+Values come from the eager modules of scripts/anagram_py/tiny/glide_clip.py (same seed), and
+the script checks that the bundle's clip_image_encoder.pt / clip_text_encoder.pt give the same
+numbers, so the goldens and the committed TorchScript files cannot drift apart. Tokens come
+from scripts/anagram_py/glide_clip.py BPETokenizer, a re-implementation of GLIDE's
+SimpleTokenizer (checked equal to it; ftfy is used when installed, and these strings do not
+need it).
 
 Tensors (float32 unless noted; E = 16):
   text_utf8_<i>      uint8 (n,)    the UTF-8 bytes of prompt i (i = 0..5):
@@ -33,17 +34,15 @@ Tensors (float32 unless noted; E = 16):
 """
 import argparse
 import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clip_model as cm  # noqa: E402
-import export_glide_clip as ex  # noqa: E402
-import make_tiny_clip as tiny  # noqa: E402
-from golden_io import save_tensors  # noqa: E402
+from anagram_py import glide_clip as cm
+from anagram_py.export.glide_clip import BPE_FILE, IMAGE_FILE, TEXT_FILE
+from anagram_py.golden_io import save_tensors
+from anagram_py.paths import GOLDEN_DIR, TINY_BUNDLE
+from anagram_py.tiny.glide_clip import TINY_CLIP_CONFIG, make_tiny_encoders
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPTS = ["dog", "a photo of a cat", "", "café, 123!", "  A  Photo\tOF a DOG's toy ", "x y " * 40]
 TASK_PROMPTS = ["dog", "cat"]
 TASK_STEP, TASK_T = 3, 858  # IF stage I, 30 steps, "leading": t_i = (29 - i) * 33
@@ -59,14 +58,14 @@ def published_similarity(image_emb, text_emb, images, prompts_tokens, t):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bundle", default=os.path.join(ROOT, "models", "tiny-if"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "tests", "golden", "clip_tiny.pt"))
+    ap.add_argument("--bundle", default=TINY_BUNDLE)
+    ap.add_argument("--out", default=os.path.join(GOLDEN_DIR, "clip_tiny.pt"))
     args = ap.parse_args()
 
-    image_enc, text_enc = tiny.make_tiny_encoders()
+    image_enc, text_enc = make_tiny_encoders()
     image_emb, text_emb = cm.ImageEmbedder(image_enc).eval(), cm.TextEmbedder(text_enc).eval()
-    tok = cm.BPETokenizer(os.path.join(args.bundle, ex.BPE_FILE))
-    ctx = tiny.TINY_CLIP_CONFIG["max_text_len"]
+    tok = cm.BPETokenizer(os.path.join(args.bundle, BPE_FILE))
+    ctx = TINY_CLIP_CONFIG["max_text_len"]
     out = {}
     with torch.no_grad():
         for i, p in enumerate(PROMPTS):
@@ -93,13 +92,13 @@ def main():
             out["task_alpha_published"] = (a / a.sum()).float()
 
         # The committed TorchScript files must give the same numbers.
-        ts_i = torch.jit.load(os.path.join(args.bundle, ex.IMAGE_FILE))
-        ts_t = torch.jit.load(os.path.join(args.bundle, ex.TEXT_FILE))
+        ts_i = torch.jit.load(os.path.join(args.bundle, IMAGE_FILE))
+        ts_t = torch.jit.load(os.path.join(args.bundle, TEXT_FILE))
         err = max((ts_t(out["text_tokens"], out["text_lengths"]) - out["text_emb"]).abs().max().item(),
                   (ts_i(out["image"], out["image_t"]) - out["image_emb"]).abs().max().item())
         if err > 1e-6:
             raise SystemExit(f"{args.bundle}: TorchScript CLIP differs from make_tiny_clip's weights "
-                             f"by {err:g}; rerun scripts/make_tiny_clip.py")
+                             f"by {err:g}; rerun scripts/tiny/make_tiny_clip.py")
     save_tensors(args.out, out)
     print(f"wrote {args.out}: lengths {out['text_lengths'].tolist()}, task scores "
           f"{[round(v, 6) for v in s.tolist()]} (clean {[round(v, 6) for v in out['task_scores_clean'].tolist()]})")

@@ -1,25 +1,26 @@
 #!/usr/bin/env python3
-"""After rebuilding a committed bundle, keep the committed TorchScript files that did not change.
+"""After rebuilding committed TorchScript files, keep the committed ones that did not change.
 
-Usage: .venv/bin/python scripts/keep_committed_modules.py [BUNDLE]   (default models/tiny-if)
+Usage: .venv/bin/python scripts/tools/keep_committed_modules.py [FOLDER]
+       (default models/tiny-if; also a folder of goldens such as tests/golden)
 
 A TorchScript archive carries debug pickles with the exporting script's path and line
 numbers, so re-exporting the same weights from another checkout, or after editing the
-exporter, changes the file's bytes but nothing it computes. For every *.pt file of BUNDLE
+exporter, changes the file's bytes but nothing it computes. For every *.pt file of FOLDER
 that git tracks: when the rebuilt archive equals the committed one in every entry except
 the *.debug_pkl ones (same code, same constants, same weights), the committed bytes are
-put back. Then the manifest's "files" hashes are recomputed. Prints what it kept.
+put back. Then, in a bundle (schema 2 manifest.json), the manifest's "files" hashes are
+recomputed. Prints what it kept and what changed; so after regenerating goldens,
+`git diff --stat tests/golden` names only goldens whose values changed.
 """
+import io
 import os
 import subprocess
 import sys
 import zipfile
-import io
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bundle_manifest as bm  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from anagram_py import manifest as bm
+from anagram_py.paths import ROOT, TINY_BUNDLE
 
 
 def same_module(a_bytes, b_path):
@@ -40,7 +41,7 @@ def same_module(a_bytes, b_path):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    bundle = os.path.abspath(argv[0] if argv else os.path.join(ROOT, "models", "tiny-if"))
+    bundle = os.path.abspath(argv[0] if argv else TINY_BUNDLE)
     rel = os.path.relpath(bundle, ROOT)
     for name in sorted(os.listdir(bundle)):
         if not name.endswith(".pt"):
@@ -60,6 +61,8 @@ def main(argv=None):
             print(f"kept the committed {rel}/{name} (only debug info differed)")
         else:
             print(f"{rel}/{name} changed")
+    if not os.path.isfile(os.path.join(bundle, bm.MANIFEST)):
+        return 0  # not a bundle (e.g. tests/golden): no hashes to update
     raw = bm.read_raw(bundle)
     if raw.get("schema_version", 1) >= 2:
         raw["files"] = bm.file_entries(bundle, raw)

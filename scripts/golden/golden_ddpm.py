@@ -1,25 +1,24 @@
 """Golden values of diffusers' DDPMScheduler for tests/test_ddpm_scheduler.cpp.
 
 Run from the repository root with the project venv (diffusers 0.24.0, torch 1.13):
-    .venv/bin/python scripts/golden_ddpm.py
-Writes tests/golden/ddpm_if.pt (tensors only; see scripts/golden_io.py). For every scheduler
-config below it records the config itself (JSON bytes, so the C++ test parses exactly the same
-config with DDPMSchedulerConfig::from_json), alphas_cumprod, the timesteps, and a full sampling
-loop driven by a deterministic dummy model with explicit noise: per step the input sample, the
-model output, the noise, prev_sample and pred_original_sample.
+    .venv/bin/python scripts/golden/golden_ddpm.py
+Writes tests/golden/ddpm_if.pt (tensors only; see scripts/anagram_py/golden_io.py). For every
+scheduler config below it records the config itself (JSON bytes, so the C++ test parses exactly
+the same config with DDPMSchedulerConfig::from_json), alphas_cumprod, the timesteps, and a full
+sampling loop driven by a deterministic dummy model with explicit noise: per step the input
+sample, the model output, the noise, prev_sample and pred_original_sample.
 """
 import json
 import math
-import sys
-from pathlib import Path
+import os
 
 import torch
 from diffusers import DDPMScheduler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from golden_io import save_tensors  # noqa: E402
+from anagram_py.golden_io import save_tensors
+from anagram_py.paths import GOLDEN_DIR
 
-OUT = Path(__file__).resolve().parent.parent / "tests" / "golden" / "ddpm_if.pt"
+OUT = os.path.join(GOLDEN_DIR, "ddpm_if.pt")
 
 IF_STAGE_I = dict(
     num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", beta_start=0.0001, beta_end=0.02,

@@ -2,10 +2,11 @@
 """Golden values of the scorer path for the C++ tests: tests/golden/clip_scorer.pt.
 
 Usage:
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/golden_clip_scorer.py [--scorer models/tiny-clip-scorer]
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/golden/golden_clip_scorer.py \
+        [--scorer models/tiny-clip-scorer]
 
 Runs the TorchScript files of the scorer folder (what the C++ program loads) and checks
-them against the eager tiny model rebuilt by scripts/make_tiny_clip_scorer.py.
+them against the eager tiny model rebuilt by scripts/anagram_py/tiny/clip_scorer.py.
 Tensors (written with golden_io.save_tensors):
     image_u8     (2,64,64,3) uint8   smooth seeded patterns (sums of sinusoids and a blob)
     pixels       (2,3,32,32) float32 image_u8 after the preprocessing of docs/scorer.md:
@@ -13,7 +14,8 @@ Tensors (written with golden_io.save_tensors):
                  (x - mean) / std
     image_embeds (2,16) float32      image_encoder.pt(pixels)
     prompt_ids   (3,77) int64        PROMPTS with the repository's CLIP tokenizer
-                                     (scripts/clip_model.py BPETokenizer, models/tiny-if vocabulary)
+                                     (scripts/anagram_py/glide_clip.py BPETokenizer,
+                                     models/tiny-if vocabulary)
     text_embeds  (3,16) float32      text_encoder.pt(prompt_ids)
     similarity   (2,3)  float32      cosine similarity, row = image, column = prompt
 """
@@ -21,17 +23,15 @@ import argparse
 import json
 import math
 import os
-import sys
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import export_clip_scorer as ex  # noqa: E402
-import golden_io  # noqa: E402
+from anagram_py import golden_io
+from anagram_py.export import clip_scorer as ex
+from anagram_py.paths import GOLDEN_DIR, ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "tests", "golden", "clip_scorer.pt")
+OUT = os.path.join(GOLDEN_DIR, "clip_scorer.pt")
 PROMPTS = ["a photo of a dog", "an oil painting of a cat", "A Fox!"]
 SEED = 7
 
@@ -81,8 +81,8 @@ def main():
     similarity = F.normalize(image_embeds, dim=-1) @ F.normalize(text_embeds, dim=-1).t()
 
     if meta["name"] == "tiny-clip-random":  # cross-check with the eager model
-        import make_tiny_clip_scorer as mk
-        model = mk.make_tiny_model()
+        from anagram_py.tiny.clip_scorer import make_tiny_model
+        model = make_tiny_model()
         with torch.no_grad():
             ei = model.get_image_features(pixel_values=pixels)
             et = model.get_text_features(input_ids=ids)

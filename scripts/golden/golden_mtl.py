@@ -3,15 +3,16 @@
 Learning", WACV 2025; code github Pixtella/Anagram-MTL), stage I, in Python, step by step.
 
 Usage (from the repository root):
-    .venv/bin/python scripts/golden_mtl.py [--bundle models/tiny-if]
+    .venv/bin/python scripts/golden/golden_mtl.py [--bundle models/tiny-if]
                                            [--out tests/golden/sampler_mtl.pt]
 
 ALGORITHM.md stage I steps 1-9 with all three techniques on (noise vector balancing,
 noise variance rectification, anti-segregation) and the published quirks on, on the tiny
-bundle (eager diffusers UNet and transformers T5 rebuilt by scripts/golden_sampler.py; the
-tiny noise-aware CLIP loaded from clip_image_encoder.pt / clip_text_encoder.pt into
-scripts/clip_model.py's modules; attention maps from scripts/export_if.py's
-CapturingAddedKVProcessor, the processor traced into the bundle, used for every UNet pass).
+bundle (eager diffusers UNet and transformers T5 rebuilt from the bundle, the tiny
+noise-aware CLIP loaded from clip_image_encoder.pt / clip_text_encoder.pt into
+scripts/anagram_py/glide_clip.py's modules: scripts/anagram_py/golden/eager.py; attention maps
+from scripts/anagram_py/export/if_attention.py's CapturingAddedKVProcessor, the processor
+traced into the bundle, used for every UNet pass).
 A second, smaller run (prefix clean_) has the quirks off. docs/method_notes.md states what
 the C++ must compute; this docstring records how the published code was read.
 
@@ -100,7 +101,7 @@ How the published code was read (every place where it and ALGORITHM.md allow two
       tensor; sum over layers -> M (N, 32, 32). No normalisation, no smoothing: raw
       probabilities summed over heads and concept tokens.
     - inverse_view on the 32x32 map: rotations use TF.rotate(NEAREST) == torch.rot90
-      (checked below on every map via scripts/golden_views.torchvision_rotate_nearest);
+      (checked below on every map via anagram_py.golden.views.torchvision_rotate_nearest);
       flip is torch.flip on dim 1 of (1,32,32) = rows; NegateView.inverse_view negates
       entries [:3] of dim 0 = the whole (1,32,32) map, so a negate task's map is NEGATED
       (view_negate.py:15-22; quirk); skew rolls columns with the same factor on the 32 grid;
@@ -163,14 +164,11 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clip_model as cm  # noqa: E402
-import export_glide_clip as ex  # noqa: E402
-import export_if  # noqa: E402
-import golden_sampler as gs  # noqa: E402
-import golden_views  # noqa: E402
-import make_tiny_clip as tiny  # noqa: E402
-from golden_io import save_tensors  # noqa: E402
+from anagram_py.export.if_attention import find_attention_layers, install_capture
+from anagram_py.export.if_common import TEXT_TOKENS
+from anagram_py.golden.eager import encode, load_bundle, load_clip
+from anagram_py.golden.views import inverse_view, torchvision_rotate_nearest, view
+from anagram_py.golden_io import save_tensors, utf8
 
 # ---------------------------------------------------------------------------------------
 # Parameters of the golden run (also stored in the file).
@@ -195,42 +193,15 @@ def overlap_target(n):
 
 
 # ---------------------------------------------------------------------------------------
-# Views on images and on attention maps.
-
-def view(name, x):
-    return gs.view(name, x)
-
+# Views on attention maps.
 
 def inverse_view_map(name, m):
     """Published inverse_view applied to a (1, R, R) map; only the views of this run."""
-    out = gs.inverse_view(name, m)
+    out = inverse_view(name, m)
     if name == "rotate_180":  # published: TF.rotate(map, -180, NEAREST)
-        ref = golden_views.torchvision_rotate_nearest(m.detach(), -180)
+        ref = torchvision_rotate_nearest(m.detach(), -180)
         assert torch.equal(ref, out.detach()), "rot90 differs from TF.rotate on a map"
     return out
-
-
-# ---------------------------------------------------------------------------------------
-# Models.
-
-def load_clip(bundle):
-    """Tiny noise-aware CLIP: clip_model's embedders with the bundle's TorchScript weights."""
-    cfg = tiny.TINY_CLIP_CONFIG
-    mods = []
-    for file, embedder in ((ex.IMAGE_FILE, cm.ImageEmbedder(cm.ImageEncoder.from_config(cfg))),
-                           (ex.TEXT_FILE, cm.TextEmbedder(cm.TextEncoder.from_config(cfg)))):
-        scripted = torch.jit.load(os.path.join(bundle, file), map_location="cpu")
-        state = scripted.state_dict()
-        missing, unexpected = embedder.load_state_dict(state, strict=False)
-        # TorchScript also saves the non-persistent buffers (CLIP pixel statistics, causal
-        # bias): they must equal the module's own.
-        buffers = dict(embedder.named_buffers())
-        assert not missing and set(unexpected) <= set(buffers), (missing, unexpected)
-        for key in unexpected:
-            assert torch.equal(buffers[key], state[key]), key
-        mods.append((embedder.eval().requires_grad_(False), scripted))
-    tokenizer = cm.BPETokenizer(os.path.join(bundle, ex.BPE_FILE))
-    return mods[0], mods[1], tokenizer
 
 
 def concept_range(tokenizer, prompt):
@@ -300,7 +271,7 @@ def run(models, num_steps, antiseg_steps, exponent_divisor, clip_quirk, record_a
                        encoder_hidden_states=text).sample
             eps_k, var_k = [], []
             for k, v in enumerate(VIEWS):
-                u, c = gs.inverse_view(v, raw[k]), gs.inverse_view(v, raw[n + k])
+                u, c = inverse_view(v, raw[k]), inverse_view(v, raw[n + k])
                 eps_k.append(u[:3] + GUIDANCE * (c[:3] - u[:3]))
                 var_k.append(c[3:])
             eps_k, var_k = torch.stack(eps_k), torch.stack(var_k)  # (N,3,64,64)
@@ -416,10 +387,6 @@ def run(models, num_steps, antiseg_steps, exponent_divisor, clip_quirk, record_a
     return out
 
 
-def utf8(text):
-    return torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", default=BUNDLE)
@@ -430,20 +397,19 @@ def main(argv=None):
     n = len(VIEWS)
     assert len(PROMPTS) == n
 
-    unet, text_encoder, t5_tokenizer, scheduler = gs.load_bundle(args.bundle)
+    unet, text_encoder, t5_tokenizer, scheduler = load_bundle(args.bundle)
     unet.requires_grad_(False)
-    layers, _ = export_if.find_attention_layers(unet, MAP_RESOLUTION, text_encoder.config.d_model)
-    capture = export_if.install_capture(unet, layers)
+    layers, _ = find_attention_layers(unet, MAP_RESOLUTION, text_encoder.config.d_model)
+    capture = install_capture(unet, layers)
     print(f"{MAP_RESOLUTION}x{MAP_RESOLUTION} attention layers: {layers}")
 
     with torch.no_grad():
-        prompt_ids, prompt_mask, prompt_embeds = gs.encode(PROMPTS, t5_tokenizer, text_encoder)
-        neg_ids, neg_mask, negative_embeds = gs.encode([NEGATIVE_PROMPT], t5_tokenizer,
-                                                       text_encoder)
+        prompt_ids, prompt_mask, prompt_embeds = encode(PROMPTS, t5_tokenizer, text_encoder)
+        neg_ids, neg_mask, negative_embeds = encode([NEGATIVE_PROMPT], t5_tokenizer, text_encoder)
     text = torch.cat([negative_embeds.expand(n, -1, -1), prompt_embeds])
 
     concept_ids, ranges = zip(*(concept_range(t5_tokenizer, p) for p in PROMPTS))
-    mask = torch.zeros(n, export_if.TEXT_TOKENS)
+    mask = torch.zeros(n, TEXT_TOKENS)
     for k, (a, b) in enumerate(ranges):
         assert prompt_ids[k, a:b].tolist() == concept_ids[k]
         mask[k, a:b] = 1
