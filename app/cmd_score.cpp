@@ -50,7 +50,7 @@ Runner add_score_command(CLI::App& app, const GlobalOptions& global) {
       "S_ij = cosine(CLIP image of view i's picture, CLIP text of prompt j);\n"
       "alignment A = min_i S_ii; concealment C = mean_i softmax_j(S_ij * logit_scale) at j = i.\n"
       "The table gives, per method, the mean and 0.9 quantile of A and C over the samples with\n"
-      "95% bootstrap intervals (docs/scorer.md). Scorers: scripts/export_clip_scorer.py.\n"
+      "95% bootstrap intervals (docs/scorer.md). Scorers: scripts/export/export_clip_scorer.py.\n"
       "Exit: 0 every sample scored, 1 some could not be, 2 invalid input.");
   cmd->add_option("paths", o->paths, "Sample folders, or folders holding them (gen/batch --out)")
       ->required();
@@ -75,7 +75,7 @@ Runner add_score_command(CLI::App& app, const GlobalOptions& global) {
   return [o, &global]() {
     if (o->scorer.empty()) {
       throw Error(ErrorKind::kInvalidArgument, "scorer",
-                  "no scorer given: export one with scripts/export_clip_scorer.py and pass "
+                  "no scorer given: export one with scripts/export/export_clip_scorer.py and pass "
                   "--scorer DIR (or set ANAGRAM_SCORER)");
     }
     refuse_existing_output(o->csv, "csv", o->force);

@@ -1,4 +1,4 @@
-// Reads golden tensors written by scripts/golden_io.py (buffers of a TorchScript module), and
+// Reads golden tensors written by scripts/anagram_py/golden_io.py (buffers of a TorchScript module), and
 // the comparisons the golden tests make.
 #pragma once
 

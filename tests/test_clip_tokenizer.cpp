@@ -1,5 +1,5 @@
 // CLIP BPE tokenizer: exact ids against GLIDE's SimpleTokenizer (tests/golden/clip_tokenizer.json,
-// made by scripts/golden_clip_tokenizer.py), and errors for bad vocabularies and bad text.
+// made by scripts/golden/golden_clip_tokenizer.py), and errors for bad vocabularies and bad text.
 #include <gtest/gtest.h>
 #include <zlib.h>
 

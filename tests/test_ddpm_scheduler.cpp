@@ -1,4 +1,4 @@
-// DDPM scheduler against diffusers 0.24.0 (golden values from scripts/golden_ddpm.py).
+// DDPM scheduler against diffusers 0.24.0 (golden values from scripts/golden/golden_ddpm.py).
 #include <gtest/gtest.h>
 
 #include <string>

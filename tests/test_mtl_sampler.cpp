@@ -1,5 +1,5 @@
 // The method's sampling step (docs/algorithm.md steps 1-9) against a diffusers-based Python run of
-// the same algorithm on the same models and seed (scripts/golden_mtl.py): CLIP scores,
+// the same algorithm on the same models and seed (scripts/golden/golden_mtl.py): CLIP scores,
 // balancing weights, rectification scale, the DDPM step, the concept maps, the overlap loss and
 // the anti-segregation update, step by step.
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // The stage I sampler: its batching contract on a dummy denoiser, and every step of a real run
-// on the bundled model against a diffusers-based Python run (scripts/golden_sampler.py).
+// on the bundled model against a diffusers-based Python run (scripts/golden/golden_sampler.py).
 #include <gtest/gtest.h>
 
 #include "anagram/core/error.h"

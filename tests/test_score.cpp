@@ -1,5 +1,5 @@
-// `anagram score`: the metric arithmetic against numpy (scripts/golden_score_metrics.py), the
-// scoring CLIP against transformers (scripts/golden_clip_scorer.py), and refusals of bad
+// `anagram score`: the metric arithmetic against numpy (scripts/golden/golden_score_metrics.py), the
+// scoring CLIP against transformers (scripts/golden/golden_clip_scorer.py), and refusals of bad
 // scorer folders.
 #include <gtest/gtest.h>
 

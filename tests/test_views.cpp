@@ -1,5 +1,5 @@
 // Tests of the views module: exact inverses, permutations, noise statistics, ViewStack,
-// the registry, and golden images from scripts/golden_views.py (published definitions).
+// the registry, and golden images from scripts/golden/golden_views.py (published definitions).
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
@@ -19,7 +19,7 @@
 namespace anagram {
 namespace {
 
-// Same table as VIEWS in scripts/golden_views.py: golden key -> (name, argument).
+// Same table as VIEWS in scripts/golden/golden_views.py: golden key -> (name, argument).
 const std::map<std::string, std::pair<std::string, std::string>>& golden_views() {
   static const std::map<std::string, std::pair<std::string, std::string>> table = {
       {"identity", {"identity", ""}},

@@ -68,7 +68,7 @@ c10::ScalarType resolve_dtype(const std::string& spec, c10::ScalarType bundle_dt
     throw Error(ErrorKind::kDevice, "dtype",
                 spec + ": this bundle was exported in " + dtype_name(bundle_dtype) +
                     " and runs only in that dtype; export a " + dtype_name(dtype) +
-                    " bundle with scripts/export_if.py --dtype " + dtype_name(dtype));
+                    " bundle with scripts/export/export_if.py --dtype " + dtype_name(dtype));
   }
   if (device.is_cpu() && dtype == c10::ScalarType::Half) {
     throw Error(ErrorKind::kDevice, "dtype",

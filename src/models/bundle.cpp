@@ -169,7 +169,7 @@ Manifest parse_manifest(const std::string& bytes, const fs::path& bundle_dir) {
                                    " (this program reads versions 1 and " +
                                    std::to_string(kBundleSchemaVersion) +
                                    "; re-export the bundle with this release's "
-                                   "scripts/export_if.py)");
+                                   "scripts/export/export_if.py)");
     }
     m.name = j.string("name", kMaxName);
     m.description = j.string("description", kMaxDescription, "");

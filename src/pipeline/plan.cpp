@@ -32,7 +32,7 @@ int resolve_stage_count(GenerateRequest& r, const Manifest& manifest) {
     throw Error(ErrorKind::kInvalidArgument, "stages",
                 "bundle '" + printable(manifest.name) +
                     "' has no stage II (super-resolution) "
-                    "model; use stages 1 or a bundle exported with scripts/export_if.py --stage2");
+                    "model; use stages 1 or a bundle exported with scripts/export/export_if.py --stage2");
   }
   return r.stages;
 }

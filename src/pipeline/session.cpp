@@ -125,7 +125,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options, Manifest m
   } else {
     spdlog::warn(
         "bundle '{}' has schema version 1: its files carry no hashes and are not checked "
-        "(re-export it with scripts/export_if.py)",
+        "(re-export it with scripts/export/export_if.py)",
         printable(manifest.name));
   }
   spdlog::info("loading bundle '{}' ({}) on {} in {}", printable(manifest.name),

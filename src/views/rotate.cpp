@@ -2,7 +2,7 @@
 //
 // Published views call torchvision's TF.rotate(im, angle, NEAREST) with angle -90 (cw), +90
 // (ccw) and 180; on a square grid nearest-neighbour sampling lands exactly on pixel centres, so
-// they are these permutations (scripts/golden_views.py checks that against a re-derivation of
+// they are these permutations (scripts/golden/golden_views.py checks that against a re-derivation of
 // torchvision's grid). Angles are counter-clockwise as seen on screen (row 0 at the top).
 #include "views/view_util.h"
 

@@ -51,7 +51,7 @@ std::string format_double(double value);
 using detail::SplitMix64;  // shared with the bootstrap of `anagram score`
 
 // Seeded Fisher-Yates shuffle of 0..n-1: for i = n-1 .. 1, swap(p[i], p[rng.below(i + 1)]).
-// The same seed gives the same permutation on every machine (scripts/golden_views.py mirrors it).
+// The same seed gives the same permutation on every machine (scripts/golden/golden_views.py mirrors it).
 std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed);
 
 }  // namespace anagram::views_detail

@@ -10,7 +10,7 @@
 //                             views: softmax along a column)
 // with scale = CLIP's logit scale, 1 / temperature (100 for OpenAI CLIP). The papers report A
 // and C and their 0.9 and 0.95 quantiles over samples, since the pictures people show are
-// picked from many. scripts/golden_score_metrics.py checks all of this against numpy.
+// picked from many. scripts/golden/golden_score_metrics.py checks all of this against numpy.
 //
 //   auto s = anagram::score_similarity({{0.31, 0.18}, {0.20, 0.29}}, 100.0);
 //   double a90 = anagram::quantile(alignments, 0.9);

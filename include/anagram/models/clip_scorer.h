@@ -3,7 +3,7 @@
 // Not used while sampling: `anagram score` embeds each view's picture and each prompt with it
 // (anagram/eval/metrics.h turns the similarities into the papers' scores). A scorer is a folder
 // with scorer.json, two TorchScript encoders and CLIP's BPE vocabulary, written by
-// scripts/export_clip_scorer.py from a transformers CLIP checkpoint (docs/scorer.md); like a
+// scripts/export/export_clip_scorer.py from a transformers CLIP checkpoint (docs/scorer.md); like a
 // bundle it is untrusted: paths stay inside the folder, sizes are bounded, file hashes and
 // operators are checked before anything runs.
 //
