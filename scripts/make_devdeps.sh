@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Collects, from this (Debian) machine's packages, the headers and libraries that a machine
-# with only CUDA + PyTorch lacks, into .devdeps/ (git-ignored). scripts/device_check.sh uses
-# them there: header-only CLI11/nlohmann-json/spdlog/fmt/stb, zlib's headers and library, GoogleTest's sources, and nlohmann-json's CMake package.
+# with only CUDA + PyTorch lacks, into .devdeps/ (git-ignored): header-only
+# CLI11/nlohmann-json/spdlog/fmt/stb, zlib's headers and library, nlohmann-json's CMake package
+# and GoogleTest's sources (not with --no-gtest: scripts/gpu_check.sh builds no tests, and a
+# device call carries at most 64 MiB). scripts/configure_pip_torch.sh uses them there.
+# Usage: scripts/make_devdeps.sh [--no-gtest]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 d=.devdeps
@@ -12,5 +15,5 @@ cp -r /usr/include/CLI /usr/include/nlohmann /usr/include/spdlog /usr/include/fm
 cp /usr/include/zlib.h /usr/include/zconf.h "$d/include/"
 cp -L /usr/lib/x86_64-linux-gnu/libz.so "$d/lib/libz.so"
 cp -r /usr/share/cmake/nlohmann_json "$d/share/cmake/"
-cp -r /usr/src/googletest "$d/googletest"
+[ "${1:-}" = --no-gtest ] || cp -r /usr/src/googletest "$d/googletest"
 du -sh "$d"
