@@ -44,21 +44,65 @@ nlohmann::json read_defaults(const std::string& path) {
   return j;
 }
 
+struct BatchCommand {
+  std::string jobs;
+  std::string defaults_file;
+  std::vector<std::string> settings;
+  std::string out = "batch";
+  std::string shard;
+  std::string summary;
+  bool skip_invalid = false;
+  int workers = 1;
+  uint64_t max_samples = kMaxBatchSamples;
+  SessionOptions session;
+};
+
+int run_batch_command(const BatchCommand& o, const GlobalOptions& global) {
+  nlohmann::json defaults = nlohmann::json::object();
+  if (!o.defaults_file.empty()) defaults = read_defaults(o.defaults_file);
+  for (const auto& setting : o.settings) apply_setting(defaults, setting);
+  const auto [index, count] = o.shard.empty() ? slurm_shard() : parse_shard(o.shard);
+  if (o.out.empty()) throw Error(ErrorKind::kInvalidArgument, "out", "must name a folder");
+
+  // 1. The whole file, before any work.
+  const BatchFile file = read_batch_file(o.jobs, defaults, o.max_samples);
+  for (const auto& error : file.errors) {
+    std::cerr << "anagram: error: " << o.jobs << ": " << quote_for_error(error, 500) << "\n";
+  }
+  if (!file.errors.empty() && !o.skip_invalid) {
+    std::cerr << "anagram: " << file.errors.size()
+              << " invalid line(s); nothing was run (--skip-invalid runs the rest)\n";
+    return 2;
+  }
+  const std::vector<BatchSample> samples = shard_samples(file.jobs, o.out, index, count);
+
+  BatchOptions options;
+  options.session = o.session;
+  options.workers = o.workers;
+  options.root = o.out;
+  options.summary =
+      !o.summary.empty() ? std::filesystem::path(o.summary)
+      : count == 1       ? std::filesystem::path(o.out) / "summary.jsonl"
+                   : std::filesystem::path(o.out) / ("summary.shard-" + std::to_string(index) +
+                                                     "-of-" + std::to_string(count) + ".jsonl");
+  BatchCallbacks callbacks;
+  callbacks.run.interrupted = &g_interrupted;
+  callbacks.run.command_line = global.command_line;
+  callbacks.sample_done = [](const std::filesystem::path& dir) {
+    std::printf("%s\n", dir.string().c_str());
+    std::fflush(stdout);
+  };
+  const BatchReport report = run_batch(file.jobs, samples, options, callbacks);
+  std::fprintf(stderr, "batch: %d done, %d already complete, %d failed (shard %d of %d)\n",
+               report.done, report.skipped, report.failed, index, count);
+  if (g_interrupted) return 130;
+  return report.failed > 0 || !file.errors.empty() ? 1 : 0;
+}
+
 }  // namespace
 
 Runner add_batch_command(CLI::App& app, const GlobalOptions& global) {
-  struct Options {
-    std::string jobs;
-    std::string defaults_file;
-    std::vector<std::string> settings;
-    std::string out = "batch";
-    std::string shard;
-    std::string summary;
-    bool skip_invalid = false;
-    int workers = 1;
-    SessionOptions session;
-  };
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<BatchCommand>();
   CLI::App* cmd = app.add_subcommand(
       "batch", "Run many requests from a JSON Lines file (resumable; shardable over machines)");
   cmd->footer(
@@ -85,52 +129,17 @@ Runner add_batch_command(CLI::App& app, const GlobalOptions& global) {
                   "Where to append one JSON line per sample (default OUT/summary.jsonl, or "
                   "OUT/summary.shard-I-of-N.jsonl)");
   cmd->add_flag("--skip-invalid", o->skip_invalid, "Run the valid lines even if some are not");
+  cmd->add_option("--max-samples", o->max_samples,
+                  "Refuse a file that asks for more samples than this (about 100 bytes of "
+                  "memory each)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}))
+      ->capture_default_str();
   add_session_options(cmd, o->session, SessionOptionsFor::kBatch);
   cmd->add_option("-j,--workers", o->workers,
                   "Samples made at once, sharing the loaded models (CPU: up to one per core; "
                   "GPU: each adds its activations to the memory in use)")
       ->capture_default_str();
-
-  return [o, &global]() {
-    nlohmann::json defaults = nlohmann::json::object();
-    if (!o->defaults_file.empty()) defaults = read_defaults(o->defaults_file);
-    for (const auto& setting : o->settings) apply_setting(defaults, setting);
-    const auto [index, count] = o->shard.empty() ? slurm_shard() : parse_shard(o->shard);
-
-    // 1. The whole file, before any work.
-    const BatchFile file = read_batch_file(o->jobs, defaults);
-    for (const auto& error : file.errors) {
-      std::cerr << "anagram: error: " << o->jobs << ": " << quote_for_error(error, 500) << "\n";
-    }
-    if (!file.errors.empty() && !o->skip_invalid) {
-      std::cerr << "anagram: " << file.errors.size()
-                << " invalid line(s); nothing was run (--skip-invalid runs the rest)\n";
-      return 2;
-    }
-    const std::vector<BatchSample> samples = shard(expand(file.jobs, o->out), index, count);
-
-    BatchOptions options;
-    options.session = o->session;
-    options.workers = o->workers;
-    options.root = o->out;
-    options.summary =
-        !o->summary.empty() ? std::filesystem::path(o->summary)
-        : count == 1        ? std::filesystem::path(o->out) / "summary.jsonl"
-                     : std::filesystem::path(o->out) / ("summary.shard-" + std::to_string(index) +
-                                                        "-of-" + std::to_string(count) + ".jsonl");
-    BatchCallbacks callbacks;
-    callbacks.run.interrupted = &g_interrupted;
-    callbacks.run.command_line = global.command_line;
-    callbacks.sample_done = [](const std::filesystem::path& dir) {
-      std::printf("%s\n", dir.string().c_str());
-      std::fflush(stdout);
-    };
-    const BatchReport report = run_batch(file.jobs, samples, options, callbacks);
-    std::fprintf(stderr, "batch: %d done, %d already complete, %d failed (shard %d of %d)\n",
-                 report.done, report.skipped, report.failed, index, count);
-    if (g_interrupted) return 130;
-    return report.failed > 0 || !file.errors.empty() ? 1 : 0;
-  };
+  return [o, &global]() { return run_batch_command(*o, global); };
 }
 
 }  // namespace anagram::cli

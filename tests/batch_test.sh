@@ -115,5 +115,59 @@ echo "garbage" >"$work/four/four/seed_000002/anagram.png"
 rc=$?
 check "a damaged picture is reported, the rest scored, exit 1" '[ "$rc" -eq 1 ] && grep -q "seed_000002" "$work/broken.err" && grep -q "^mtl  *3 " "$work/broken.out"'
 
+
+# 6. The output folder is the batch's alone: nothing through a symbolic link, nothing of the
+# user's taken for a sample, one process per shard, every fault found before the models load.
+guard="$work/guard"
+loud=(--bundle "$bundle" --set steps=2 --set stages=1)  # info logs on: "loading bundle" shows
+mkdir -p "$guard/out" "$work/elsewhere"
+ln -s "$work/elsewhere" "$guard/out/evil"
+printf '%s\n' '{"prompts": ["a"], "out": "evil"}' >"$guard/evil.jsonl"
+"$bin" batch "$guard/evil.jsonl" "${loud[@]}" --out "$guard/out" >/dev/null 2>"$guard/evil.err"
+rc=$?
+check "a job folder that is a symbolic link: its sample fails (exit 1), nothing written through it" \
+  '[ "$rc" -eq 1 ] && grep -q "symbolic link" "$guard/evil.err" && [ -z "$(ls -A "$work/elsewhere")" ] && grep -q "symbolic link" "$guard/out/summary.jsonl"'
+echo "the user's file" >"$work/victim"
+mkdir -p "$guard/out2" && ln -s "$work/victim" "$guard/out2/summary.jsonl"
+printf '%s\n' '{"prompts": ["a"], "out": "fine"}' >"$guard/fine.jsonl"
+"$bin" batch "$guard/fine.jsonl" "${loud[@]}" --out "$guard/out2" >/dev/null 2>"$guard/summary.err"
+rc=$?
+check "a summary that is a symbolic link: exit 2, the linked file untouched" \
+  '[ "$rc" -eq 2 ] && grep -q "symbolic link" "$guard/summary.err" && [ "$(cat "$work/victim")" = "the user'"'"'s file" ] && ! grep -q "loading bundle" "$guard/summary.err"'
+mkdir -p "$guard/out3/fine/seed_000000" && ln -s "$work/run/pair1/seed_000007" "$guard/out3/fine/seed_000001"
+printf '%s\n' '{"prompts": ["a"], "out": "fine", "seeds": [0, 1, 2]}' >"$guard/three.jsonl"
+"$bin" batch "$guard/three.jsonl" "${common[@]}" --out "$guard/out3" >/dev/null 2>"$guard/three.err"
+rc=$?
+check "an empty folder or a link named like a sample is not taken for one, and is left alone" \
+  '[ "$rc" -eq 1 ] && [ -z "$(ls -A "$guard/out3/fine/seed_000000")" ] && [ -L "$guard/out3/fine/seed_000001" ] && [ -f "$guard/out3/fine/seed_000002/metadata.json" ] && [ "$(grep -c "not a complete sample" "$guard/out3/summary.jsonl")" -eq 2 ]'
+"$bin" batch "$guard/fine.jsonl" "${loud[@]}" --out "$guard/out4" --summary "$work/no/such/dir/s.jsonl" >/dev/null 2>"$guard/nosum.err"
+rc=$?
+check "a summary that cannot be written: exit 2 before the models load" \
+  '[ "$rc" -eq 2 ] && grep -q "s.jsonl" "$guard/nosum.err" && ! grep -q "loading bundle" "$guard/nosum.err"'
+SLURM_ARRAY_TASK_ID=abc SLURM_ARRAY_TASK_COUNT=2 "$bin" batch "$guard/fine.jsonl" "${common[@]}" --out "$guard/out5" >/dev/null 2>"$guard/slurm.err"
+rc=$?
+check "SLURM_ARRAY_TASK_ID=abc: exit 2, not shard 0" '[ "$rc" -eq 2 ] && grep -q "SLURM_ARRAY_TASK_ID" "$guard/slurm.err" && [ ! -e "$guard/out5" ]'
+"$bin" batch "$guard/fine.jsonl" "${common[@]}" --out "" >/dev/null 2>"$guard/empty.err"
+rc=$?
+check "an empty --out: exit 2" '[ "$rc" -eq 2 ]'
+printf '{"prompts": ["a"], "num_samples": 100000, "out": "j%d"}\n' $(seq 1 20000) >"$guard/huge.jsonl"
+echo 0 >"$guard/huge.mem"
+timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%M" -o "$guard/huge.mem")
+"${timer[@]}" "$bin" batch "$guard/huge.jsonl" "${common[@]}" --out "$guard/huge" >/dev/null 2>"$guard/huge.err"
+rc=$?
+check "2e9 samples asked for: refused by the sample budget (exit 2, bounded memory)" \
+  '[ "$rc" -eq 2 ] && grep -q "more than its limit" "$guard/huge.err" && [ "$(tail -1 "$guard/huge.mem")" -lt 1000000 ] && [ ! -e "$guard/huge" ]'
+# The same shard twice at once: the second refuses; other shards may share the folder.
+for i in 1 2 3 4 5 6; do printf '{"prompts": ["a dog %d"], "seeds": [%d], "out": "lock"}\n' "$i" "$i"; done >"$guard/lock.jsonl"
+"$bin" batch "$guard/lock.jsonl" "${common[@]}" --out "$guard/locked" >/dev/null 2>&1 &
+first=$!
+for _ in $(seq 300); do [ -e "$guard/locked/summary.jsonl" ] && break; sleep 0.1; done
+"$bin" batch "$guard/lock.jsonl" "${common[@]}" --out "$guard/locked" >/dev/null 2>"$guard/second.err"
+rc=$?
+wait "$first"
+first_rc=$?
+check "the same shard twice at once: the second exits 2 naming the other batch; the first completes" \
+  '[ "$rc" -eq 2 ] && grep -q "another anagram batch" "$guard/second.err" && [ "$first_rc" -eq 0 ] && [ "$(ls -d "$guard"/locked/lock/seed_* | wc -l)" -eq 6 ]'
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

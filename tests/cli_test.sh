@@ -160,6 +160,18 @@ check "one prompt works" '[ "$rc" -eq 0 ] && [ -s "$work/one/sample_000/anagram.
 run gen --from-metadata "$work/multi/sample_001/metadata.json" --out "$work/rerun" -q
 check "--from-metadata reproduces the picture" '[ "$rc" -eq 0 ] && cmp -s "$work/rerun/sample_000/anagram.png" "$work/multi/sample_001/anagram.png" && cmp -s "$work/rerun/sample_000/sheet.png" "$work/multi/sample_001/sheet.png"'
 
+# 5f'. A bundle changed at the same path since: refused naming both manifests (the rerun would
+# silently differ), unless --allow-other-bundle, which the new metadata records.
+cp -r "$bundle" "$work/changing"
+run gen --bundle "$work/changing" -p dog -p cat --view rot180 --steps 2 --stages 1 --out "$work/made" -q
+sed -i 's/"description": "/"description": "changed. /' "$work/changing/manifest.json"
+run gen --from-metadata "$work/made/sample_000/metadata.json" --out "$work/changed" -q
+check "--from-metadata with a changed bundle: exit 2 naming both manifests, nothing made" \
+  '[ "$rc" -eq 2 ] && [ "$(grep -o "[0-9a-f]\{64\}" "$work/stderr" | sort -u | wc -l)" -eq 2 ] && [ ! -e "$work/changed" ]'
+run gen --from-metadata "$work/made/sample_000/metadata.json" --allow-other-bundle --out "$work/changed" -q
+check "--allow-other-bundle runs it and says so in the metadata" \
+  '[ "$rc" -eq 0 ] && grep -q "\"allow_other_bundle\": true" "$work/changed/sample_000/metadata.json"'
+
 # 5g. An output folder whose name is not UTF-8 still gets its metadata.json.
 weird="$work/caf"$'\xe9'
 run gen --bundle "$bundle" -p dog -p cat --view rot180 --steps 1 --stages 1 --out "$weird" -q

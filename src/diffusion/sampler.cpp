@@ -2,6 +2,7 @@
 
 #include <torch/nn/functional/upsampling.h>
 
+#include "anagram/core/device.h"
 #include "anagram/core/error.h"
 
 namespace anagram {
@@ -64,6 +65,15 @@ MultiViewSampler::MultiViewSampler(Denoiser denoiser, StageSpec stage, const Vie
   }
   if (views_.height() != stage_.size || views_.width() != stage_.size) {
     throw Error(ErrorKind::kInvalidArgument, "the sampler's views are not at the stage's size");
+  }
+  // Everything a step combines must live where the views' index tensors do.
+  for (const torch::Tensor* t : {&conditioning_.negative, &conditioning_.prompts,
+                                 &stage_.extra_input, &stage_.class_label}) {
+    if (t->defined() && !same_device(t->device(), views_.device())) {
+      throw Error(ErrorKind::kInvalidArgument, "the sampler's views are on " +
+                                                   views_.device().str() +
+                                                   " but a stage input is on " + t->device().str());
+    }
   }
   // Unconditional half first, as in the published pipelines.
   text_batch_ = torch::cat({conditioning_.negative.expand({n, -1, -1}), conditioning_.prompts}, 0);

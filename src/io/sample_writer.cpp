@@ -1,10 +1,15 @@
 #include "anagram/io/sample_writer.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 
 #include "anagram/core/error.h"
 #include "anagram/io/image_io.h"
 #include "anagram/io/output.h"
+#include "core/json_fields.h"
 
 namespace anagram {
 namespace {
@@ -127,6 +132,42 @@ std::filesystem::path write_sample(const std::filesystem::path& out, const Sampl
   folder.add_file("metadata.json",
                   metadata.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
   return folder.commit();
+}
+
+namespace {
+
+bool regular_file(const std::filesystem::path& path, off_t max_bytes = 0) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+         (max_bytes == 0 || st.st_size <= max_bytes);
+}
+
+}  // namespace
+
+bool sample_folder_complete(const std::filesystem::path& dir) {
+  struct stat st {};
+  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  const auto metadata_file = dir / "metadata.json";
+  if (!regular_file(metadata_file, 64 << 20)) return false;
+  std::ifstream in(metadata_file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    const json metadata =
+        detail::parse_json_bounded(bytes, ErrorKind::kInvalidArgument, "metadata.json");
+    const json& files = metadata.at("files");
+    if (!files.is_array() || files.empty()) return false;
+    std::vector<std::string> names;
+    for (const json& stage : files) {
+      names.push_back(stage.at("anagram").get<std::string>());
+      names.push_back(stage.at("sheet").get<std::string>());
+      for (const json& view : stage.at("views")) names.push_back(view.get<std::string>());
+    }
+    return std::all_of(names.begin(), names.end(), [&](const std::string& name) {
+      return name.find('/') == std::string::npos && regular_file(dir / name);
+    });
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 }  // namespace anagram

@@ -2,6 +2,7 @@
 
 #include <torch/nn/functional/upsampling.h>
 
+#include "anagram/core/device.h"
 #include "anagram/core/error.h"
 #include "models/script_module.h"
 
@@ -50,6 +51,10 @@ torch::Tensor NoiseAwareClip::embed_texts(const std::vector<std::string>& prompt
 }
 
 torch::Tensor NoiseAwareClip::embed_images(const torch::Tensor& images, int64_t timestep) const {
+  if (!same_device(images.device(), device_)) {
+    throw Error(ErrorKind::kRuntime, "the noise-aware CLIP on " + device_.str() +
+                                         " got pictures on " + images.device().str());
+  }
   torch::Tensor input = images;
   if (images.size(-1) != image_size_ || images.size(-2) != image_size_) {
     // Ref: Anagram-MTL resizes stage II views with torchvision Resize((64, 64)) on tensors:

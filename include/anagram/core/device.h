@@ -1,4 +1,9 @@
 // anagram/core/device.h: turning device / dtype requests into LibTorch values, checked up front.
+//
+// Basic usage:
+//   c10::Device device = anagram::parse_device("cuda");                   // cuda:0, checked
+//   c10::ScalarType dtype = anagram::resolve_dtype("auto", manifest.dtype, device);
+//   if (!anagram::same_device(x.device(), device)) ...                   // refuse, do not copy
 #pragma once
 
 #include <c10/core/Device.h>

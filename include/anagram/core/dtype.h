@@ -1,4 +1,8 @@
 // anagram/core/dtype.h: the floating-point dtypes a bundle can be exported in, by name.
+//
+// Basic usage:
+//   c10::ScalarType t = anagram::parse_dtype("fp16");   // c10::ScalarType::Half
+//   std::string name = anagram::dtype_name(t);          // "float16"
 #pragma once
 
 #include <c10/core/ScalarType.h>

@@ -4,6 +4,11 @@
 // request or manifest field at fault, e.g. "steps" or "stages[1].unet.file": batch jobs and the
 // CLI report the same errors and may show the field their own way) and a one-line detail.
 // Nothing in the library exits the process.
+//
+// Basic usage:
+//   throw anagram::Error(anagram::ErrorKind::kInvalidArgument, "steps", "must be positive");
+//   ...
+//   catch (const anagram::Error& e) { std::cerr << e.what(); return e.exit_code(); }  // 2
 #pragma once
 
 #include <stdexcept>

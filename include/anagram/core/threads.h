@@ -5,6 +5,10 @@
 // pthread build keeps a pool of its own that LibTorch's setting does not reach. Both pools
 // split reductions, so both change the last bits of CPU results: they are set together and
 // both are recorded in metadata.json.
+//
+// Basic usage:
+//   anagram::set_cpu_threads(1, 1);                       // one thread each: reproducible bytes
+//   anagram::CpuThreads now = anagram::cpu_threads();     // what metadata records
 #pragma once
 
 namespace anagram {

@@ -5,6 +5,12 @@
 // seeded with the seed: first the initial noise, then each scheduler step's noise, in order.
 // Drawing the same shapes in the same order from a CPU generator and only then moving them to
 // the device gives the same picture on every device (docs/algorithm.md, "Randomness").
+//
+// Basic usage:
+//   anagram::NoiseSource noise(seed, torch::kFloat, device);
+//   torch::Tensor x = noise.next({1, 3, 64, 64});  // drawn on the CPU, returned on `device`
+//
+// Where tensors live: drawn on the host, returned on the source's device (its one crossing).
 #pragma once
 
 #include <ATen/core/Generator.h>

@@ -15,6 +15,10 @@
 // The sampler is a free-standing loop over a Denoiser callback, so tests drive it with a dummy
 // and the TorchScript UNet plugs in unchanged. Per step it makes ONE denoiser call: the views
 // of x and the two CFG halves batched as [uncond x N, cond x N].
+//
+// Where tensors live: on the views' device, the one the ViewStack was built for. The
+// conditioning and the stage's extra input must be there already (the constructor checks);
+// only the noise crosses, drawn on the CPU by NoiseSource and moved there.
 #pragma once
 
 #include <torch/types.h>

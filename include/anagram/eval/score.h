@@ -6,6 +6,9 @@
 //   for (const auto& folder : anagram::find_sample_folders({"out"}))
 //     samples.push_back(anagram::score_sample_folder(scorer, folder));
 //   auto table = anagram::summarize_scores(samples);
+//
+// Where tensors live: pictures are read from PNG on the host and handed to the scorer, which
+// moves them to its device; scores come back to the host.
 #pragma once
 
 #include <cstdint>

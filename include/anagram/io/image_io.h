@@ -1,4 +1,12 @@
 // anagram/io/image_io.h: model tensors -> 8-bit pictures -> PNG bytes, and atomic file writes.
+//
+// Basic usage:
+//   anagram::RgbImage picture = anagram::to_rgb8(image);      // (3, H, W) in [-1, 1]
+//   std::string png = anagram::encode_png(picture);
+//   anagram::write_file_atomic("out/anagram.png", png);
+//
+// Where tensors live: anywhere; to_rgb8 copies its input to the host. RgbImage and every
+// function on it (views included: view_of) work on the host only.
 #pragma once
 
 #include <torch/types.h>

@@ -1,4 +1,10 @@
 // anagram/io/metadata.h: what every output records about the program that made it.
+//
+// Basic usage:
+//   nlohmann::json j = {{"program", anagram::program_info()}, {"created",
+//   anagram::utc_timestamp()}};
+//
+// (No tensors: the LibTorch build and thread counts are read from the library.)
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -28,4 +28,9 @@ namespace anagram {
 std::filesystem::path write_sample(const std::filesystem::path& out, const Sample& sample,
                                    const std::string& folder_name = "");
 
+// Whether `dir` holds a complete sample, as write_sample commits one: a real folder (not a
+// symbolic link) whose metadata.json (a regular file of at most 64 MiB) parses and names
+// files that are all there as regular files. Reads nothing else; never throws.
+bool sample_folder_complete(const std::filesystem::path& dir);
+
 }  // namespace anagram

@@ -8,6 +8,9 @@
 //   auto clip = anagram::NoiseAwareClip::load(manifest, device);
 //   torch::Tensor text = clip.embed_texts({"a dog", "a cat"});          // (N, E)
 //   torch::Tensor s = clip.scores(view_inputs, t, text, /*published=*/true);  // (N)
+//
+// Where tensors live: on the CLIP's device; pictures from elsewhere are refused (one line),
+// not copied, so a device mistake cannot hide as a per-step copy.
 #pragma once
 
 #include <torch/script.h>

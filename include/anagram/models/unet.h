@@ -5,6 +5,10 @@
 //   torch::Tensor out = unet(x, /*t=*/957, text_states);  // (B, 6, S, S) float32
 //   // stage II: x has 6 channels ([x, upscaled]) and the noise level is the class label
 //   torch::Tensor out2 = stage2(x6, t, text_states, noise_levels);
+//
+// Where tensors live: on the UNet's device. Inputs from another device are refused with one
+// line, not copied: a copy here would hide a device mistake as a per-step host round trip.
+// Inputs are converted to the bundle's dtype; outputs come back as float32.
 #pragma once
 
 #include <torch/script.h>

@@ -1,73 +1,36 @@
-// anagram/pipeline/batch.h: many requests from a JSON Lines file, resumable and shardable.
+// anagram/pipeline/batch.h: running a batch file's samples, resumable and shardable.
 //
 // Basic usage:
-//   anagram::BatchFile file = anagram::read_batch_file("jobs.jsonl", defaults);
-//   if (!file.errors.empty()) ...                     // "line 3: steps: must be in 1..1000"
-//   auto samples = anagram::shard(anagram::expand(file.jobs, "runs"), 0, 1);
+//   anagram::BatchFile file = anagram::read_batch_file("jobs.jsonl", defaults);  // batch_file.h
+//   auto samples = anagram::shard_samples(file.jobs, "runs", 0, 1);
 //   anagram::BatchReport report = anagram::run_batch(file.jobs, samples, options, callbacks);
 //
 // Each job is planned once, before any model loads (plan.h); each bundle's models load once
 // (session.h) and its tokenizer is read once; each sample is generated and written
-// (io/sample_writer.h) as its own seed_NNNNNN folder.
+// (io/sample_writer.h) as its own OUT/<out>/seed_NNNNNN folder.
 //
-// Each line is one JSON object: the fields of a GenerateRequest (request.h), plus
-//   "out":    the job's folder, relative to the batch's output folder (default "job_<line>");
-//   "seeds":  a list of seeds (or "seed" and "num_samples", as in a request);
-//   "bundle": the job's bundle (default: the batch's).
-// Every sample is identified by its job's folder and its seed: OUT/<out>/seed_<seed>/. A sample
-// whose folder exists is complete (folders are renamed into place whole) and is skipped, so a
-// batch that was killed at any moment reruns to completion with each sample once.
+// Resuming: a sample whose folder holds a complete sample (sample_folder_complete) is skipped,
+// so a batch killed at any moment reruns to completion with each sample once. A folder of that
+// name that is not a complete sample (empty, a link, a file) is the user's: it is reported as
+// failed and left alone.
+//
+// The output folder is the batch's alone: nothing is written through a symbolic link (a job
+// folder with a link or a file in its path fails its samples without touching them; a linked
+// summary file is refused before any work), and one process at a time appends to a summary,
+// so the same shard cannot run twice into one folder at once (shards have their own).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "anagram/pipeline/request.h"
+#include "anagram/pipeline/batch_file.h"
 #include "anagram/pipeline/session.h"
 
 namespace anagram {
-
-struct BatchJob {
-  int line = 0;  // 1-based line of the file
-  GenerateRequest request;
-  std::vector<uint64_t> seeds;
-  std::string out;     // relative folder
-  std::string bundle;  // "" = the batch's
-};
-
-struct BatchFile {
-  std::vector<BatchJob> jobs;       // the valid lines
-  std::vector<std::string> errors;  // "line N: field: detail", one per invalid line
-};
-
-// Reads and checks every line (JSON syntax, keys, types, ranges, the request's own checks,
-// duplicate samples). `defaults` holds keys every line starts from (a line's keys win).
-// Throws Error(kIo / kInvalidArgument) only for the file itself (unreadable, too large).
-BatchFile read_batch_file(const std::filesystem::path& path,
-                          const nlohmann::json& defaults = nlohmann::json::object());
-
-struct BatchSample {
-  size_t job = 0;  // index into the jobs
-  uint64_t seed = 0;
-  std::filesystem::path dir;  // OUT/<out>/seed_<seed>
-};
-
-// Every (job, seed) in file order, with its folder under `root`.
-std::vector<BatchSample> expand(const std::vector<BatchJob>& jobs,
-                                const std::filesystem::path& root);
-// The deterministic slice `index` of `count` (sample k goes to shard k % count), so a job array
-// spreads a batch over machines with no coordinator. Throws Error(kInvalidArgument).
-std::vector<BatchSample> shard(const std::vector<BatchSample>& samples, int index, int count);
-// "I/N" (0-based I) -> {I, N}; throws Error(kInvalidArgument) naming "shard".
-std::pair<int, int> parse_shard(const std::string& text);
-// From SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT when all are set
-// (sbatch --array=0-9 gives shards 0..9 of 10); {0, 1} otherwise.
-std::pair<int, int> slurm_shard();
 
 struct BatchOptions {
   SessionOptions session;         // bundle (for jobs without one), device, dtype, ...
@@ -93,11 +56,12 @@ struct BatchReport {
   int failed = 0;
 };
 
-// Plans every job against its bundle first (throws Error naming the line on a problem), then
-// runs the samples not yet complete, each bundle's models loaded once. A failing sample is
-// reported in the summary and the log, and the rest go on; an interrupt stops the run
-// (Error(kInterrupted)) after the samples in flight are discarded. With several workers the
-// callbacks are called one at a time, and samples finish (and are reported) out of order.
+// Plans every job against its bundle first and checks the output folder, the job folders and
+// the summary (throws Error naming the line or the path on a problem, before any model loads),
+// then runs the samples not yet complete. A failing sample is reported in the summary and the
+// log, and the rest go on; an interrupt stops the run (Error(kInterrupted)) after the samples
+// in flight are discarded. With several workers the callbacks are called one at a time, and
+// samples finish (and are reported) out of order.
 BatchReport run_batch(const std::vector<BatchJob>& jobs, const std::vector<BatchSample>& samples,
                       const BatchOptions& options, const BatchCallbacks& callbacks = {});
 

@@ -1,4 +1,7 @@
 // anagram/views/task.h: one (view, prompt) pair, a task of the multi-task denoising loop.
+//
+// Basic usage:
+//   anagram::Task upside_down{anagram::make_view("rot180"), "an oil painting of a cat"};
 #pragma once
 
 #include <string>
