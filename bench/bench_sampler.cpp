@@ -26,109 +26,122 @@ int parse_int(const std::string& key, const std::string& value) {
   return static_cast<int>(n);
 }
 
+struct BenchOptions {
+  anagram::SessionOptions session;
+  int steps = 10, num_views = 2, repeat = 3, stages = 0;
+};
+
+BenchOptions parse_args(int argc, char** argv) {
+  BenchOptions o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i], value = argv[i + 1];
+    if (key == "--bundle") {
+      o.session.bundle = value;
+    } else if (key == "--device") {
+      o.session.device = value;
+    } else if (key == "--steps") {
+      o.steps = parse_int(key, value);
+    } else if (key == "--views") {
+      o.num_views = parse_int(key, value);
+    } else if (key == "--repeat") {
+      o.repeat = parse_int(key, value);
+    } else if (key == "--stages") {
+      o.stages = parse_int(key, value);
+    } else if (key == "--threads") {
+      o.session.threads = parse_int(key, value);
+    } else {
+      throw anagram::Error(anagram::ErrorKind::kInvalidArgument, key, "unknown option");
+    }
+  }
+  return o;
+}
+
+struct StageTotals {
+  int stage = 0, steps = 0;
+  anagram::StageTiming timing;  // summed over the timed samples
+};
+
+// One warm-up sample (the first calls pay for allocations and any graph optimisation), then
+// `repeat` timed samples with the UNet calls timed on their own, summed per stage.
+std::vector<StageTotals> time_runs(anagram::Session& session, const anagram::GenerateRequest& r,
+                                   int repeat) {
+  anagram::GenerationPlan plan = session.plan(r);
+  plan.request.num_samples = repeat + 1;
+  session.generate(plan, 0);
+  anagram::RunOptions run;
+  run.profile = true;
+  std::vector<StageTotals> totals;
+  for (int i = 1; i <= repeat; ++i) {
+    const anagram::Sample sample = session.generate(plan, i, run);
+    totals.resize(sample.stages.size());
+    for (size_t s = 0; s < sample.stages.size(); ++s) {
+      const anagram::StageResult& stage = sample.stages[s];
+      anagram::StageTiming& t = totals[s].timing;
+      totals[s].stage = stage.stage;
+      totals[s].steps = stage.steps;
+      t.seconds += stage.timing.seconds;
+      t.unet_seconds += stage.timing.unet_seconds;
+      t.unet_calls += stage.timing.unet_calls;
+      t.antiseg_seconds += stage.timing.antiseg_seconds;
+      t.antiseg_calls += stage.timing.antiseg_calls;
+      t.peak_memory_mib = std::max(t.peak_memory_mib, stage.timing.peak_memory_mib);
+    }
+  }
+  return totals;
+}
+
+void print_stage(const anagram::Manifest& m, bool cuda, int repeat, const StageTotals& base,
+                 const StageTotals& method) {
+  const auto& b = base.timing;
+  const auto& t = method.timing;
+  const double per_step = b.seconds / (repeat * base.steps);
+  const double unet = b.unet_seconds / b.unet_calls;
+  const double method_step = t.seconds / (repeat * base.steps);
+  const auto size = static_cast<long long>(m.stage(base.stage).image_size);
+  std::printf("stage %d             %lldx%lld\n", base.stage, size, size);
+  std::printf("  baseline          %.4f s per step\n", per_step);
+  std::printf("    UNet call       %.4f s per step\n", unet);
+  std::printf("    outside UNet    %.1f %% of a step\n", 100.0 * (per_step - unet) / per_step);
+  std::printf("  method (mtl)      %.4f s per step (%.2fx baseline)\n", method_step,
+              method_step / per_step);
+  if (t.antiseg_calls > 0) {
+    const double antiseg = t.antiseg_seconds / t.antiseg_calls;
+    std::printf("    anti-segregation %.4f s per optimised step = %.2fx a UNet call\n", antiseg,
+                antiseg / unet);
+  }
+  std::printf("  peak memory       %.1f MiB (%s)\n", t.peak_memory_mib,
+              cuda ? "CUDA allocated" : "host max RSS");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  anagram::SessionOptions options;
-  int steps = 10, num_views = 2, repeat = 3, stages = 0;
   try {
-    for (int i = 1; i + 1 < argc; i += 2) {
-      const std::string key = argv[i], value = argv[i + 1];
-      if (key == "--bundle") {
-        options.bundle = value;
-      } else if (key == "--device") {
-        options.device = value;
-      } else if (key == "--steps") {
-        steps = parse_int(key, value);
-      } else if (key == "--views") {
-        num_views = parse_int(key, value);
-      } else if (key == "--repeat") {
-        repeat = parse_int(key, value);
-      } else if (key == "--stages") {
-        stages = parse_int(key, value);
-      } else if (key == "--threads") {
-        options.threads = parse_int(key, value);
-      } else {
-        std::fprintf(stderr, "unknown option %s\n", key.c_str());
-        return 2;
-      }
-    }
-    auto session = anagram::Session::open(options);
-
+    const BenchOptions o = parse_args(argc, argv);
+    auto session = anagram::Session::open(o.session);
     const char* names[] = {"identity", "rotate_180", "flip", "rotate_cw"};
     anagram::GenerateRequest request;
-    for (int k = 0; k < num_views; ++k) {
+    for (int k = 0; k < o.num_views; ++k) {
       request.views.push_back(names[k % 4]);
       request.prompts.push_back("a photo of a thing number " + std::to_string(k));
     }
-    request.steps = steps;
-    request.stages = stages;
-
-    // One warm-up sample (the first calls pay for allocations and any graph optimisation),
-    // then `repeat` timed samples with the UNet calls timed on their own, summed per stage.
-    struct Totals {
-      int stage = 0, steps = 0;
-      anagram::StageTiming timing;
-    };
-    auto time_runs = [&](const anagram::GenerateRequest& r) {
-      anagram::GenerationPlan plan = session->plan(r);
-      plan.request.num_samples = repeat + 1;
-      session->generate(plan, 0);
-      anagram::RunOptions run;
-      run.profile = true;
-      std::vector<Totals> totals;
-      for (int i = 1; i <= repeat; ++i) {
-        const anagram::Sample sample = session->generate(plan, i, run);
-        totals.resize(sample.stages.size());
-        for (size_t s = 0; s < sample.stages.size(); ++s) {
-          const anagram::StageResult& stage = sample.stages[s];
-          anagram::StageTiming& t = totals[s].timing;
-          totals[s].stage = stage.stage;
-          totals[s].steps = stage.steps;
-          t.seconds += stage.timing.seconds;
-          t.unet_seconds += stage.timing.unet_seconds;
-          t.unet_calls += stage.timing.unet_calls;
-          t.antiseg_seconds += stage.timing.antiseg_seconds;
-          t.antiseg_calls += stage.timing.antiseg_calls;
-          t.peak_memory_mib = std::max(t.peak_memory_mib, stage.timing.peak_memory_mib);
-        }
-      }
-      return totals;
-    };
+    request.steps = o.steps;
+    request.stages = o.stages;
     anagram::GenerateRequest baseline = request;
     baseline.method = anagram::Method::kBaseline;
-    const auto base = time_runs(baseline);
-    const auto method = time_runs(request);
+    const auto base = time_runs(*session, baseline, o.repeat);
+    const auto method = time_runs(*session, request, o.repeat);
 
     const auto& m = session->manifest();
-    std::printf("bundle              %s (%s)\n", m.name.c_str(), options.bundle.c_str());
+    std::printf("bundle              %s (%s)\n", m.name.c_str(), o.session.bundle.c_str());
     std::printf("device              %s, %s, %d threads\n", session->device().str().c_str(),
                 anagram::dtype_name(session->dtype()).c_str(), session->options().threads);
-    std::printf("views               %d (UNet batch %d), %d runs x %d steps per stage\n", num_views,
-                2 * num_views, repeat, steps);
+    std::printf("views               %d (UNet batch %d), %d runs x %d steps per stage\n",
+                o.num_views, 2 * o.num_views, o.repeat, o.steps);
     std::printf("load                %.3f s (hashes, every model loaded and probed)\n",
                 session->load_seconds());
     for (size_t i = 0; i < base.size(); ++i) {
-      const auto& b = base[i].timing;
-      const auto& t = method[i].timing;
-      const int stage = base[i].stage, stage_steps = base[i].steps;
-      const double per_step = b.seconds / (repeat * stage_steps);
-      const double unet = b.unet_seconds / b.unet_calls;
-      const double method_step = t.seconds / (repeat * stage_steps);
-      std::printf("stage %d             %lldx%lld\n", stage, (long long)m.stage(stage).image_size,
-                  (long long)m.stage(stage).image_size);
-      std::printf("  baseline          %.4f s per step\n", per_step);
-      std::printf("    UNet call       %.4f s per step\n", unet);
-      std::printf("    outside UNet    %.1f %% of a step\n", 100.0 * (per_step - unet) / per_step);
-      std::printf("  method (mtl)      %.4f s per step (%.2fx baseline)\n", method_step,
-                  method_step / per_step);
-      if (t.antiseg_calls > 0) {
-        const double antiseg = t.antiseg_seconds / t.antiseg_calls;
-        std::printf("    anti-segregation %.4f s per optimised step = %.2fx a UNet call\n", antiseg,
-                    antiseg / unet);
-      }
-      std::printf("  peak memory       %.1f MiB (%s)\n", t.peak_memory_mib,
-                  session->device().is_cuda() ? "CUDA allocated" : "host max RSS");
+      print_stage(m, session->device().is_cuda(), o.repeat, base[i], method[i]);
     }
     return 0;
   } catch (const anagram::Error& e) {

@@ -163,6 +163,56 @@ torch::Tensor DDPMScheduler::threshold(const torch::Tensor& x0) const {
   return flat.reshape(x0.sizes()).to(dtype);
 }
 
+// Ho et al. eq. 15 for epsilon, then dynamic thresholding or plain clipping.
+torch::Tensor DDPMScheduler::original_sample(const torch::Tensor& prediction,
+                                             const torch::Tensor& sample,
+                                             float alpha_prod_t) const {
+  const float beta_prod_t = 1.0f - alpha_prod_t;
+  torch::Tensor x0;
+  switch (config_.prediction_type) {
+    case PredictionType::kEpsilon:
+      x0 = (sample - std::sqrt(beta_prod_t) * prediction) / std::sqrt(alpha_prod_t);
+      break;
+    case PredictionType::kSample:
+      x0 = prediction;
+      break;
+    case PredictionType::kVPrediction:
+      x0 = std::sqrt(alpha_prod_t) * sample - std::sqrt(beta_prod_t) * prediction;
+      break;
+  }
+  if (config_.thresholding) return threshold(x0);
+  if (config_.clip_sample) return x0.clamp(-config_.clip_sample_range, config_.clip_sample_range);
+  return x0;
+}
+
+// The step's noise scaled by its standard deviation, per the variance type
+// (scheduling_ddpm.py _get_variance, then the square root step() takes).
+torch::Tensor DDPMScheduler::scaled_noise(const torch::Tensor& noise,
+                                          const torch::Tensor& predicted_variance, float posterior,
+                                          float current_beta_t) const {
+  switch (config_.variance_type) {
+    case VarianceType::kFixedSmall:
+      return std::sqrt(posterior) * noise;
+    case VarianceType::kFixedSmallLog:
+      return std::exp(0.5f * std::log(posterior)) * noise;
+    case VarianceType::kFixedLarge:
+      return std::sqrt(current_beta_t) * noise;
+    case VarianceType::kLearned:  // the model's channels are the variance itself
+      return torch::sqrt(predicted_variance) * noise;
+    case VarianceType::kLearnedRange: {
+      // log variance interpolated between log beta~_t (v = -1) and log beta_t (v = +1).
+      const float min_log = std::log(posterior);
+      const float max_log = std::log(current_beta_t);
+      const torch::Tensor frac = (predicted_variance + 1) / 2;
+      const torch::Tensor log_variance = frac * max_log + (1 - frac) * min_log;
+      return torch::exp(0.5 * log_variance) * noise;
+    }
+    case VarianceType::kFixedLargeLog:  // rejected by validate()
+      break;
+  }
+  invalid("variance_type '" + to_string(config_.variance_type) + "' is not supported");
+}
+
 // Ref: scheduling_ddpm.py step and _get_variance; Ho et al. 2020 (arXiv 2006.11239) eqs. 6, 7,
 // 15; learned_range from Nichol & Dhariwal 2021 (arXiv 2102.09672) eq. 15.
 // The coefficients are float32 host scalars computed in the order diffusers computes its
@@ -195,26 +245,8 @@ DDPMScheduler::StepOutput DDPMScheduler::step(const torch::Tensor& model_output,
   const float current_alpha_t = alpha_prod_t / alpha_prod_t_prev;
   const float current_beta_t = 1.0f - current_alpha_t;
 
-  // 2. Predicted x0 (Ho et al. eq. 15 for epsilon).
-  torch::Tensor x0;
-  switch (config_.prediction_type) {
-    case PredictionType::kEpsilon:
-      x0 = (sample - std::sqrt(beta_prod_t) * prediction) / std::sqrt(alpha_prod_t);
-      break;
-    case PredictionType::kSample:
-      x0 = prediction;
-      break;
-    case PredictionType::kVPrediction:
-      x0 = std::sqrt(alpha_prod_t) * sample - std::sqrt(beta_prod_t) * prediction;
-      break;
-  }
-
-  // 3. Dynamic thresholding, or plain clipping.
-  if (config_.thresholding) {
-    x0 = threshold(x0);
-  } else if (config_.clip_sample) {
-    x0 = x0.clamp(-config_.clip_sample_range, config_.clip_sample_range);
-  }
+  // 2-3. Predicted x0, thresholded or clipped.
+  const torch::Tensor x0 = original_sample(prediction, sample, alpha_prod_t);
 
   // 4-5. Posterior mean (Ho et al. eq. 7).
   const float x0_coeff = std::sqrt(alpha_prod_t_prev) * current_beta_t / beta_prod_t;
@@ -229,31 +261,7 @@ DDPMScheduler::StepOutput DDPMScheduler::step(const torch::Tensor& model_output,
     check_same_layout(variance_noise, sample, channels, "variance_noise");
     // Posterior variance beta~_t, clamped because its log is taken.
     const float posterior = std::max(beta_prod_t_prev / beta_prod_t * current_beta_t, 1e-20f);
-    switch (config_.variance_type) {
-      case VarianceType::kFixedSmall:
-        prev = prev + std::sqrt(posterior) * variance_noise;
-        break;
-      case VarianceType::kFixedSmallLog:
-        prev = prev + std::exp(0.5f * std::log(posterior)) * variance_noise;
-        break;
-      case VarianceType::kFixedLarge:
-        prev = prev + std::sqrt(current_beta_t) * variance_noise;
-        break;
-      case VarianceType::kFixedLargeLog:  // rejected by validate()
-        invalid("variance_type 'fixed_large_log' is not supported");
-      case VarianceType::kLearned:  // the model's channels are the variance itself
-        prev = prev + torch::sqrt(predicted_variance) * variance_noise;
-        break;
-      case VarianceType::kLearnedRange: {
-        // log variance interpolated between log beta~_t (v = -1) and log beta_t (v = +1).
-        const float min_log = std::log(posterior);
-        const float max_log = std::log(current_beta_t);
-        const torch::Tensor frac = (predicted_variance + 1) / 2;
-        const torch::Tensor log_variance = frac * max_log + (1 - frac) * min_log;
-        prev = prev + torch::exp(0.5 * log_variance) * variance_noise;
-        break;
-      }
-    }
+    prev = prev + scaled_noise(variance_noise, predicted_variance, posterior, current_beta_t);
   }
   return StepOutput{prev, x0};
 }

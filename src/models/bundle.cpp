@@ -102,6 +102,38 @@ StageEntry read_stage(const Manifest& m, const JsonFields& s, int stage) {
   return e;
 }
 
+// The noise-aware CLIP's entry.
+ClipEntry read_clip(const JsonFields& clip, const Manifest& m) {
+  ClipEntry c;
+  c.image_encoder = file_key(clip, m, "image_encoder");
+  c.text_encoder = file_key(clip, m, "text_encoder");
+  c.bpe_vocab = file_key(clip, m, "bpe_vocab");
+  c.text_context = static_cast<int>(clip.integer("text_context", 2, kMaxTokens, 77));
+  c.image_size = clip.integer("image_size", 8, kMaxImageSize, 64);
+  c.embedding_dim = clip.integer("embedding_dim", 1, kMaxHiddenSize);
+  c.dtype = read_dtype(clip, "dtype", "float32");
+  return c;
+}
+
+// "text_encoder" and "tokenizer", whose length must be the attention maps' text tokens.
+void read_text_parts(const JsonFields& j, Manifest& m) {
+  const JsonFields text = j.object("text_encoder");
+  m.text_encoder.file = file_key(text, m, "file");
+  m.text_encoder.hidden_size = text.integer("hidden_size", 1, kMaxHiddenSize);
+
+  const JsonFields tokenizer = j.object("tokenizer");
+  m.tokenizer.file = file_key(tokenizer, m, "file");
+  m.tokenizer.max_length = static_cast<int>(tokenizer.integer("max_length", 2, kMaxTokens, 77));
+  m.tokenizer.pad_id = tokenizer.integer("pad_id", 0, kMaxTokenId, 0);
+  m.tokenizer.eos_id = tokenizer.integer("eos_id", 0, kMaxTokenId, 1);
+  for (const auto& s : m.stages) {
+    if (s.unet.attention && s.unet.attention->text_tokens != m.tokenizer.max_length) {
+      tokenizer.fail("max_length", "differs from the UNet's attention text_tokens (" +
+                                       std::to_string(s.unet.attention->text_tokens) + ")");
+    }
+  }
+}
+
 }  // namespace
 
 std::string default_bundle_path() {
@@ -190,33 +222,9 @@ Manifest parse_manifest(const std::string& bytes, const fs::path& bundle_dir) {
       }
     }
 
-    const JsonFields text = j.object("text_encoder");
-    m.text_encoder.file = file_key(text, m, "file");
-    m.text_encoder.hidden_size = text.integer("hidden_size", 1, kMaxHiddenSize);
+    read_text_parts(j, m);
 
-    const JsonFields tokenizer = j.object("tokenizer");
-    m.tokenizer.file = file_key(tokenizer, m, "file");
-    m.tokenizer.max_length = static_cast<int>(tokenizer.integer("max_length", 2, kMaxTokens, 77));
-    m.tokenizer.pad_id = tokenizer.integer("pad_id", 0, kMaxTokenId, 0);
-    m.tokenizer.eos_id = tokenizer.integer("eos_id", 0, kMaxTokenId, 1);
-    for (const auto& s : m.stages) {
-      if (s.unet.attention && s.unet.attention->text_tokens != m.tokenizer.max_length) {
-        tokenizer.fail("max_length", "differs from the UNet's attention text_tokens (" +
-                                         std::to_string(s.unet.attention->text_tokens) + ")");
-      }
-    }
-
-    if (const auto clip = j.optional_object("clip")) {
-      ClipEntry c;
-      c.image_encoder = file_key(*clip, m, "image_encoder");
-      c.text_encoder = file_key(*clip, m, "text_encoder");
-      c.bpe_vocab = file_key(*clip, m, "bpe_vocab");
-      c.text_context = static_cast<int>(clip->integer("text_context", 2, kMaxTokens, 77));
-      c.image_size = clip->integer("image_size", 8, kMaxImageSize, 64);
-      c.embedding_dim = clip->integer("embedding_dim", 1, kMaxHiddenSize);
-      c.dtype = read_dtype(*clip, "dtype", "float32");
-      m.clip = c;
-    }
+    if (const auto clip = j.optional_object("clip")) m.clip = read_clip(*clip, m);
 
     if (m.schema_version >= 2) {
       const JsonFields files = j.object("files");

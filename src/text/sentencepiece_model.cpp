@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string_view>
 
@@ -146,72 +147,70 @@ SentencePieceModel SentencePieceModel::read(const std::string& path) {
   return parse(bytes.str(), path);
 }
 
-SentencePieceModel SentencePieceModel::parse(const std::string& bytes, const std::string& path) {
-  SentencePieceModel model;
-  int model_type = 1;  // UNIGRAM
-  std::string charsmap;
-  ProtoReader top(bytes.data(), bytes.size(), path);
-  while (!top.done()) {
-    int wire = 0;
-    const uint32_t field = top.key(wire);
-    if (wire != 2 || (field != 1 && field != 2 && field != 3)) {
-      top.skip(wire);
-      continue;
-    }
-    const std::string message = top.bytes();
-    ProtoReader sub(message.data(), message.size(), path);
-    if (field == 1) {  // SentencePiece {piece = 1, score = 2, type = 3}
-      Piece piece;
-      while (!sub.done()) {
-        const uint32_t f = sub.key(wire);
-        if (f == 1 && wire == 2) {
-          piece.text = sub.bytes();
-        } else if (f == 2 && wire == 5) {
-          piece.score = sub.fixed32_float();
-        } else if (f == 3 && wire == 0) {
-          piece.type = static_cast<PieceType>(sub.varint());
-        } else {
-          sub.skip(wire);
-        }
-      }
-      model.pieces.push_back(std::move(piece));
-    } else if (field == 2) {  // TrainerSpec
-      while (!sub.done()) {
-        const uint32_t f = sub.key(wire);
-        if (f == 3 && wire == 0) {
-          model_type = static_cast<int>(sub.varint());
-        } else if (f == 24 && wire == 0) {
-          model.treat_whitespace_as_suffix = sub.varint() != 0;
-        } else if (f == 35 && wire == 0) {
-          model.byte_fallback = sub.varint() != 0;
-        } else {
-          sub.skip(wire);
-        }
-      }
-    } else {  // NormalizerSpec
-      while (!sub.done()) {
-        const uint32_t f = sub.key(wire);
-        if (f == 2 && wire == 2) {
-          charsmap = sub.bytes();
-        } else if (f == 3 && wire == 0) {
-          model.add_dummy_prefix = sub.varint() != 0;
-        } else if (f == 4 && wire == 0) {
-          model.remove_extra_whitespaces = sub.varint() != 0;
-        } else if (f == 5 && wire == 0) {
-          model.escape_whitespaces = sub.varint() != 0;
-        } else {
-          sub.skip(wire);
-        }
-      }
+namespace {
+
+// ModelProto.pieces[i]: SentencePiece {piece = 1, score = 2, type = 3}.
+SentencePieceModel::Piece read_piece(ProtoReader& sub) {
+  SentencePieceModel::Piece piece;
+  int wire = 0;
+  while (!sub.done()) {
+    const uint32_t f = sub.key(wire);
+    if (f == 1 && wire == 2) {
+      piece.text = sub.bytes();
+    } else if (f == 2 && wire == 5) {
+      piece.score = sub.fixed32_float();
+    } else if (f == 3 && wire == 0) {
+      piece.type = static_cast<PieceType>(sub.varint());
+    } else {
+      sub.skip(wire);
     }
   }
-  const auto bad = [&](const std::string& what) {
-    throw Error(ErrorKind::kBundle, "tokenizer '" + path + "': " + what);
-  };
-  if (model_type != 1) bad("only unigram SentencePiece models are supported");
-  if (model.pieces.empty()) bad("not a SentencePiece model (no pieces)");
-  read_charsmap(charsmap, model, path);
-  // Ref: sentencepiece src/model_interface.cc InitializePieces; src/unigram_model.cc Model().
+  return piece;
+}
+
+// ModelProto.trainer_spec: model_type = 3, treat_whitespace_as_suffix = 24, byte_fallback = 35.
+int read_trainer_spec(ProtoReader& sub, SentencePieceModel& model) {
+  int model_type = 1;  // UNIGRAM
+  int wire = 0;
+  while (!sub.done()) {
+    const uint32_t f = sub.key(wire);
+    if (f == 3 && wire == 0) {
+      model_type = static_cast<int>(sub.varint());
+    } else if (f == 24 && wire == 0) {
+      model.treat_whitespace_as_suffix = sub.varint() != 0;
+    } else if (f == 35 && wire == 0) {
+      model.byte_fallback = sub.varint() != 0;
+    } else {
+      sub.skip(wire);
+    }
+  }
+  return model_type;
+}
+
+// ModelProto.normalizer_spec: precompiled_charsmap = 2 (returned), add_dummy_prefix = 3,
+// remove_extra_whitespaces = 4, escape_whitespaces = 5.
+std::string read_normalizer_spec(ProtoReader& sub, SentencePieceModel& model) {
+  std::string charsmap;
+  int wire = 0;
+  while (!sub.done()) {
+    const uint32_t f = sub.key(wire);
+    if (f == 2 && wire == 2) {
+      charsmap = sub.bytes();
+    } else if (f == 3 && wire == 0) {
+      model.add_dummy_prefix = sub.varint() != 0;
+    } else if (f == 4 && wire == 0) {
+      model.remove_extra_whitespaces = sub.varint() != 0;
+    } else if (f == 5 && wire == 0) {
+      model.escape_whitespaces = sub.varint() != 0;
+    } else {
+      sub.skip(wire);
+    }
+  }
+  return charsmap;
+}
+
+// Ref: sentencepiece src/model_interface.cc InitializePieces; src/unigram_model.cc Model().
+void index_pieces(SentencePieceModel& model, const std::function<void(const std::string&)>& bad) {
   model.min_score = FLT_MAX;
   model.max_score = FLT_MIN;  // sic: the smallest positive float, as SentencePiece has it
   for (size_t i = 0; i < model.pieces.size(); ++i) {
@@ -235,6 +234,39 @@ SentencePieceModel SentencePieceModel::parse(const std::string& bytes, const std
     }
   }
   if (model.unk_id < 0) bad("no unknown piece");
+}
+
+}  // namespace
+
+SentencePieceModel SentencePieceModel::parse(const std::string& bytes, const std::string& path) {
+  SentencePieceModel model;
+  int model_type = 1;  // UNIGRAM
+  std::string charsmap;
+  ProtoReader top(bytes.data(), bytes.size(), path);
+  while (!top.done()) {  // ModelProto: pieces = 1, trainer_spec = 2, normalizer_spec = 3
+    int wire = 0;
+    const uint32_t field = top.key(wire);
+    if (wire != 2 || (field != 1 && field != 2 && field != 3)) {
+      top.skip(wire);
+      continue;
+    }
+    const std::string message = top.bytes();
+    ProtoReader sub(message.data(), message.size(), path);
+    if (field == 1) {
+      model.pieces.push_back(read_piece(sub));
+    } else if (field == 2) {
+      model_type = read_trainer_spec(sub, model);
+    } else {
+      charsmap = read_normalizer_spec(sub, model);
+    }
+  }
+  const auto bad = [&](const std::string& what) {
+    throw Error(ErrorKind::kBundle, "tokenizer '" + path + "': " + what);
+  };
+  if (model_type != 1) bad("only unigram SentencePiece models are supported");
+  if (model.pieces.empty()) bad("not a SentencePiece model (no pieces)");
+  read_charsmap(charsmap, model, path);
+  index_pieces(model, bad);
   return model;
 }
 

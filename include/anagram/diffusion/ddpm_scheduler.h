@@ -76,6 +76,10 @@ class DDPMScheduler {
 
  private:
   torch::Tensor threshold(const torch::Tensor& x0) const;
+  torch::Tensor original_sample(const torch::Tensor& prediction, const torch::Tensor& sample,
+                                float alpha_prod_t) const;
+  torch::Tensor scaled_noise(const torch::Tensor& noise, const torch::Tensor& predicted_variance,
+                             float posterior, float current_beta_t) const;
 
   DDPMSchedulerConfig config_;
   std::vector<float> betas_;
