@@ -68,6 +68,10 @@ JUDGE_FONTS = [
 ]
 # Letters the model never draws: the judge's "something else" class learns them.
 OTHER_GLYPHS = "BDFGJKPQRTXY123458"
+# The data-module interface that scripts/demo_objects.py shares (train_demo.py --data).
+CLASSES = list(GLYPHS)
+TRAIN_SOURCE = TRAIN_FONTS
+JUDGE_SOURCE = JUDGE_FONTS
 
 
 def font_path(rel):
@@ -103,6 +107,21 @@ def glyph_of_prompt(prompt):
     """Inverse of the captions: the glyph a prompt names (its last word), or None."""
     word = prompt.strip().split(" ")[-1].upper()
     return word if len(word) == 1 and word in GLYPHS else None
+
+
+class_of_prompt = glyph_of_prompt
+
+
+def all_captions():
+    """Every caption the templates make: (text, glyph index, colour name or None)."""
+    out = []
+    for gi, g in enumerate(GLYPHS):
+        out.append(("the " + glyph_word(g), gi, None))
+        out.append(("a " + glyph_word(g), gi, None))
+        for c in sorted(COLOURS):
+            art = "an" if c[0] in "aeiou" else "a"
+            out.append((f"{art} {c} {glyph_word(g)}", gi, c))
+    return out
 
 
 class MaskCache:

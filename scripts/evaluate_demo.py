@@ -3,10 +3,28 @@
 
 Usage:
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/evaluate_demo.py \
+        [--data glyphs|objects] \
         [--anagram build/anagram] [--bundle models/demo-glyphs] [--judge models/demo-judge/judge.pt] \
         [--pairs nz,69,mw] [--seeds 20] [--configs baseline,full,no-antiseg,no-balance,no-rectify] \
         [--steps 30] [--out build-py/demo-eval] [--markdown FILE] [--grid FILE] \
-        [--min-share 0.8] [--jobs 2]
+        [--min-share 0.8] [--jobs 2] [--segregation]
+
+--data objects: the object model (defaults --bundle models/demo-objects, --judge
+models/demo-objects-judge/judge.pt, --pairs dogcat,rabbitduck,horsebird,housetree, --out
+build-py/demo-objects-eval; the judge names 16 objects + "other", scripts/demo_objects.py)
+and --segregation on. A pair may name another view than its own: dogcat@flip,
+dogcat@rotate_cw.
+
+--segregation: also measures how often the two concepts are drawn in separate halves of
+the picture (the failure anti-segregation exists for). For each split of the anagram into
+two halves (top/bottom and left/right), each half alone is kept (the other filled with the
+picture's mean border colour), each view is applied, and the judge gives the probability
+of that view's concept, r_k(half). The sample's segregation score is the largest, over
+splits and the two ways of assigning halves, of min(r_1(A) - r_1(B), r_2(B) - r_2(A)),
+or 0 if that is negative: concept 1 seen in half A and not in B while concept 2 is seen in B
+and not in A. A sample
+counts as segregated when the score is at least 0.5; the table gives the share of
+segregated samples (Wilson interval) and the mean score.
 
 For every pair and configuration it runs `anagram gen` once with --num-samples SEEDS
 (seeds 0 .. SEEDS-1, --threads 1), then shows each view picture the program wrote
@@ -40,7 +58,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import demo_glyphs as dg  # noqa: E402
+import demo_glyphs as dg  # noqa: E402  (main() rebinds dg to the --data module)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,6 +71,19 @@ PAIRS = {  # name -> (prompt upright, prompt of the view, view)
     "av": ("the letter a", "the letter v", "flip"),
     "hs": ("the letter h", "the letter s", "rot90"),
 }
+GLYPH_PAIRS = PAIRS
+OBJECT_PAIRS = {  # name -> (prompt upright, prompt of the view, view)
+    "dogcat": ("dog", "cat", "rot180"),
+    "rabbitduck": ("rabbit", "duck", "rotate_cw"),
+    "horsebird": ("horse", "bird", "flip"),
+    "housetree": ("house", "tree", "flip"),
+    "penguinowl": ("penguin", "owl", "rot180"),
+    "snailfish": ("snail", "fish", "rotate_cw"),
+    "carrocket": ("car", "rocket", "rotate_cw"),
+}
+OBJECT_DEFAULTS = dict(bundle="models/demo-objects", judge="models/demo-objects-judge/judge.pt",
+                       pairs="dogcat,rabbitduck,horsebird,housetree",
+                       out="build-py/demo-objects-eval")
 CONFIGS = {
     "baseline": ["--method", "baseline"],
     "full": ["--method", "mtl"],
@@ -83,8 +114,17 @@ def sample_dirs(out):
     return sorted(d for d in glob.glob(os.path.join(out, "sample_*")) if os.path.isdir(d))
 
 
+def pair_spec(spec):
+    """"name" or "name@view" -> (prompt 1, prompt 2, view)."""
+    name, _, view = spec.partition("@")
+    if name not in PAIRS:
+        raise SystemExit(f"unknown pair {name!r}; known: {', '.join(PAIRS)}")
+    p1, p2, own = PAIRS[name]
+    return p1, p2, view or own
+
+
 def generate(args, pair, config, out):
-    p1, p2, view = PAIRS[pair]
+    p1, p2, view = pair_spec(pair)
     have = [d for d in sample_dirs(out) if len(glob.glob(os.path.join(d, "view_*.png"))) == 2]
     if len(have) >= args.seeds:
         return have[:args.seeds], 0.0
@@ -116,30 +156,95 @@ def judge_sample(judge, classes, d, prompts):
     with torch.no_grad():
         pred = judge(x).argmax(1).tolist()
     named = [classes[i] for i in pred]
-    return [named[k] == dg.glyph_of_prompt(prompts[k]) for k in range(len(prompts))], named
+    return [named[k] == dg.class_of_prompt(prompts[k]) for k in range(len(prompts))], named
+
+
+def apply_view(x, view):
+    """A view of the program, on (..., H, W) tensors (the ones the evaluation uses)."""
+    if view == "identity":
+        return x
+    if view in ("rot180", "rotate_180"):
+        return x.flip(-2, -1)
+    if view in ("flip", "vflip", "upside_down"):
+        return x.flip(-2)
+    if view in ("rot90", "rotate_cw", "cw", "rotate_90"):
+        return x.transpose(-2, -1).flip(-1)       # a quarter turn clockwise
+    if view in ("rotate_ccw", "rot270", "ccw"):
+        return x.transpose(-2, -1).flip(-2)
+    raise SystemExit(f"--segregation: view {view!r} is not supported")
+
+
+def segregation_score(judge, classes, d, prompts, view):
+    """The sample's segregation score (see the module's docstring) and the judge's
+    probabilities r[k][half] for the best split."""
+    anagram = load_view(os.path.join(d, "anagram.png"))            # (3, S, S)
+    # the view pictures the program wrote must be this anagram under the views
+    views = sorted(v for v in glob.glob(os.path.join(d, "view_*.png")) if not v.endswith("_64.png"))
+    assert torch.allclose(apply_view(anagram, view), load_view(views[1]), atol=1e-6), \
+        f"{d}: the evaluation's {view} differs from the program's"
+    s = anagram.shape[-1]
+    border = torch.cat([anagram[:, 0], anagram[:, -1], anagram[:, :, 0], anagram[:, :, -1]], 1)
+    fill = border.mean(1).view(3, 1, 1)
+    masks = {"top": torch.zeros(s, s, dtype=torch.bool), "left": torch.zeros(s, s, dtype=torch.bool)}
+    masks["top"][: s // 2] = True
+    masks["left"][:, : s // 2] = True
+    ids = [classes.index(dg.class_of_prompt(p)) for p in prompts]
+    best, best_r = -1.0, None
+    for split, m in masks.items():
+        halves = torch.stack([torch.where(m, anagram, fill), torch.where(~m, anagram, fill)])
+        pics = torch.stack([halves, apply_view(halves, view)], 0)   # (view k, half, 3, S, S)
+        with torch.no_grad():
+            prob = judge(pics.reshape(-1, 3, s, s)).softmax(1).reshape(2, 2, -1)
+        r = [[prob[k, h, ids[k]].item() for h in range(2)] for k in range(2)]
+        for a, b in ((0, 1), (1, 0)):
+            score = min(r[0][a] - r[0][b], r[1][b] - r[1][a])
+            if score > best:
+                best, best_r = score, (split, r)
+    return max(0.0, best), best_r
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--data", default="glyphs", help="glyphs (default) or objects")
     p.add_argument("--anagram", default=default_anagram())
-    p.add_argument("--bundle", default=os.path.join(ROOT, "models", "demo-glyphs"))
-    p.add_argument("--judge", default=os.path.join(ROOT, "models", "demo-judge", "judge.pt"))
-    p.add_argument("--pairs", default="nz,69,mw")
+    p.add_argument("--bundle", default=None, help="default: models/demo-glyphs (glyphs)")
+    p.add_argument("--judge", default=None, help="default: models/demo-judge/judge.pt (glyphs)")
+    p.add_argument("--pairs", default=None, help="default: nz,69,mw (glyphs)")
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--configs", default="baseline,full,no-antiseg,no-balance,no-rectify")
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--out", default=os.path.join(ROOT, "build-py", "demo-eval"))
+    p.add_argument("--out", default=None, help="default: build-py/demo-eval (glyphs)")
     p.add_argument("--markdown", default=None, help="also write the table there")
     p.add_argument("--grid", default=None, help="write a picture grid PNG there")
     p.add_argument("--grid-seeds", type=int, default=6)
+    p.add_argument("--sheet", default=None,
+                   help="write the sheets (sheet.png) of the first cell's seeds 0-3, 2x2, there "
+                        "(the README's picture)")
     p.add_argument("--min-share", type=float, default=None)
     p.add_argument("--jobs", type=int, default=1,
                    help="`anagram gen` runs at once (each on one thread: up to one per core)")
+    p.add_argument("--segregation", action="store_true", default=None,
+                   help="also measure segregation (default: on for objects, off for glyphs)")
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error("--jobs must be at least 1")
+    global dg, PAIRS
+    if args.data == "objects":
+        import demo_objects
+        dg, PAIRS, defaults = demo_objects, OBJECT_PAIRS, OBJECT_DEFAULTS
+    elif args.data == "glyphs":
+        PAIRS = GLYPH_PAIRS
+        defaults = dict(bundle="models/demo-glyphs", judge="models/demo-judge/judge.pt",
+                        pairs="nz,69,mw", out="build-py/demo-eval")
+    else:
+        p.error("--data: glyphs or objects")
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value if key == "pairs" else os.path.join(ROOT, value))
+    if args.segregation is None:
+        args.segregation = args.data == "objects"
     torch.set_num_threads(1)
     judge = torch.jit.load(args.judge).eval()
     with open(os.path.join(os.path.dirname(args.judge), "judge.json")) as f:
@@ -154,7 +259,8 @@ def main(argv=None):
     for pair in pairs:
         for config in configs:
             dirs, secs = made[(pair, config)]
-            prompts = PAIRS[pair][:2]
+            p1, p2, view = pair_spec(pair)
+            prompts = (p1, p2)
             hits = np.array([judge_sample(judge, classes, d, prompts)[0] for d in dirs])
             n = len(dirs)
             k = hits.sum(0).tolist() + [int(hits.all(1).sum())]
@@ -163,17 +269,27 @@ def main(argv=None):
             for kk in k:
                 lo, hi = wilson(kk, n)
                 cells.append(f"{kk}/{n} = {kk / n:.2f} [{lo:.2f}, {hi:.2f}]")
+            if args.segregation:
+                scores = [segregation_score(judge, classes, d, prompts, view)[0] for d in dirs]
+                seg = sum(sc >= 0.5 for sc in scores)
+                lo, hi = wilson(seg, n)
+                cells.append(f"{seg}/{n} = {seg / n:.2f} [{lo:.2f}, {hi:.2f}]")
+                cells.append(f"{np.mean(scores):.2f}")
             rows.append((pair, config, cells))
             print(f"[evaluate_demo] {pair} {config}: view 0 {cells[0]}; view 1 {cells[1]}; "
-                  f"both {cells[2]}" + (f" (generated in {secs:.0f} s)" if secs else ""), flush=True)
+                  f"both {cells[2]}" + (f"; segregated {cells[3]}, mean score {cells[4]}"
+                                        if args.segregation else "")
+                  + (f" (generated in {secs:.0f} s)" if secs else ""), flush=True)
             if args.min_share is not None and min(k[:2]) < args.min_share * n:
                 failed.append(f"{pair} {config}")
             if args.grid:
                 grid_rows.append((pair, config, dirs[:args.grid_seeds]))
     lines = ["| pair (view) | method | view 1 recognised | view 2 recognised | both |",
              "|---|---|---|---|---|"]
+    if args.segregation:
+        lines = [lines[0] + " segregated | mean segregation score |", lines[1] + "---|---|"]
     for pair, config, cells in rows:
-        p1, p2, view = PAIRS[pair]
+        p1, p2, view = pair_spec(pair)
         lines.append(f"| {p1} / {p2} ({view}) | {config} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
@@ -182,10 +298,28 @@ def main(argv=None):
             f.write(table + "\n")
     if args.grid:
         make_grid(grid_rows, args.grid)
+    if args.sheet:
+        make_sheet(made[cells_todo[0]][0][:4], args.sheet)
     if failed:
         print(f"[evaluate_demo] FAILED: below {args.min_share:.2f} in " + ", ".join(failed))
         return 1
     return 0
+
+
+def make_sheet(dirs, path, gap=8):
+    """The program's sheet.png of up to 4 samples, 2 per row, on white."""
+    sheets = [Image.open(os.path.join(d, "sheet.png")).convert("RGB") for d in dirs]
+    w, h = sheets[0].size
+    ncol = min(2, len(sheets))
+    nrow = (len(sheets) + ncol - 1) // ncol
+    canvas = Image.new("RGB", (ncol * w + (ncol - 1) * gap, nrow * h + (nrow - 1) * gap),
+                       (255, 255, 255))
+    for i, sh in enumerate(sheets):
+        r, c = divmod(i, ncol)
+        canvas.paste(sh, (c * (w + gap), r * (h + gap)))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    canvas.save(path)
+    print(f"[evaluate_demo] wrote {path}")
 
 
 def make_grid(grid_rows, path):
@@ -199,8 +333,10 @@ def make_grid(grid_rows, path):
     d = ImageDraw.Draw(canvas)
     for r, (pair, config, dirs) in enumerate(grid_rows):
         y = pad + r * (s + pad)
-        p1, p2, view = PAIRS[pair]
-        d.text((4, y + 18), f"{pair[0].upper()}/{pair[1].upper()} {view}", fill=(0, 0, 0))
+        p1, p2, view = pair_spec(pair)
+        d.text((4, y + 18), f"{dg.class_of_prompt(p1)}/{dg.class_of_prompt(p2)} {view}"
+               if dg is not demo_glyphs_module() else f"{pair[0].upper()}/{pair[1].upper()} {view}",
+               fill=(0, 0, 0))
         d.text((4, y + 34), config, fill=(0, 0, 0))
         for c, sd in enumerate(dirs):
             views = sorted(v for v in glob.glob(os.path.join(sd, "view_*.png")) if not v.endswith("_64.png"))
@@ -211,6 +347,11 @@ def make_grid(grid_rows, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     canvas.save(path)
     print(f"[evaluate_demo] wrote {path}")
+
+
+def demo_glyphs_module():
+    import demo_glyphs
+    return demo_glyphs
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # The demo model's tests need Python (.venv) and fonts; without them they are skipped.
 scripts/setup_demo.sh >/dev/null || echo "test: the Python set-up failed; demo model tests skipped" >&2
+scripts/setup_demo_objects.sh >/dev/null || echo "test: the object demo set-up failed; its training test fails" >&2
 ctest --test-dir build --output-on-failure -j"$(nproc)"
 # The fuzzers need clang (libFuzzer); install it where the package registry is reachable.
 if ! command -v clang++ >/dev/null; then

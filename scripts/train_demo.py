@@ -1,10 +1,19 @@
 #!/usr/bin/env python3
-"""Train the demo model: a small DeepFloyd-IF-architecture pixel diffusion model of glyphs.
+"""Train a demo model: a small DeepFloyd-IF-architecture pixel diffusion model of glyphs or objects.
 
 Usage:
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/train_demo.py \
-        [--out build-py/demo-glyphs-src] [--workdir build-py/demo-train] [--steps 2200] \
-        [--batch-size 32] [--device cpu|cuda] [--resume] [--num-images 20000]
+        [--data glyphs|objects] [--out build-py/demo-glyphs-src] [--workdir build-py/demo-train] \
+        [--steps 2200] [--batch-size 32] [--device cpu|cuda] [--resume] [--num-images 20000] \
+        [--widths 32,64,64]
+
+--data picks the data module: glyphs (the default; scripts/demo_glyphs.py, the
+models/demo-glyphs recipe described below) or objects (scripts/demo_objects.py: emoji of
+16 animals and things in the Noto Color Emoji style, the models/demo-objects recipe; its
+defaults for --out, --workdir, --steps, --num-images, --seed and --widths are that
+module's TRAIN_DEFAULTS, see scripts/make_demo_objects_bundle.sh). Everything else below
+holds for both; with --data glyphs and the defaults the run is the one that made
+models/demo-glyphs.
 
 Data (scripts/demo_glyphs.py): --num-images pictures of the 16 glyphs of
 demo_glyphs.GLYPHS, rendered here from the TRAIN_FONTS only (the JUDGE_FONTS are held out
@@ -51,7 +60,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import demo_glyphs as dg  # noqa: E402
+import demo_glyphs as dg  # noqa: E402  (main() rebinds dg to the --data module)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LENGTH = 77
@@ -95,6 +104,9 @@ SCHEDULER_CONFIG = dict(
     thresholding=True, dynamic_thresholding_ratio=0.95, sample_max_value=1.5,
     clip_sample=True, clip_sample_range=1.0, timestep_spacing="leading", steps_offset=0,
 )
+
+GLYPH_DEFAULTS = dict(out="build-py/demo-glyphs-src", workdir="build-py/demo-train", steps=2200,
+                      num_images=20000, seed=20250410, widths=[32, 64, 64], phase2_step=800)
 
 PREVIEW_PROMPTS = ["the letter n", "the letter z", "the digit 6", "the digit 9",
                    "the letter m", "the letter w", "a red letter a", "the letter s"]
@@ -147,11 +159,23 @@ def vb_term(sched, out, x0, xt, t):
     return torch.where(t > 0, kl, torch.zeros_like(kl))
 
 
+def data_module(name):
+    """The data module of --data NAME (scripts/demo_NAME.py)."""
+    import importlib
+    if name not in ("glyphs", "objects"):
+        raise SystemExit(f"unknown --data {name!r} (glyphs or objects)")
+    return importlib.import_module("demo_" + name)
+
+
+def unet_config(widths):
+    return dict(UNET_CONFIG, sample_size=dg.SIZE, block_out_channels=list(widths))
+
+
 def build_models():
     from diffusers import UNet2DConditionModel
     from transformers import T5Config, T5EncoderModel
     torch.manual_seed(ARGS.seed)
-    unet = UNet2DConditionModel(**UNET_CONFIG)
+    unet = UNet2DConditionModel(**unet_config(ARGS.widths))
     t5 = T5EncoderModel(T5Config(**T5_CONFIG))
     return unet, t5
 
@@ -212,24 +236,27 @@ def atomic_save(obj, path):
 
 
 def main(argv=None):
-    global ARGS
+    global ARGS, dg
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--out", default=os.path.join(ROOT, "build-py", "demo-glyphs-src"))
-    p.add_argument("--workdir", default=os.path.join(ROOT, "build-py", "demo-train"))
-    p.add_argument("--steps", type=int, default=2200)
+    p.add_argument("--data", default="glyphs", help="glyphs (default) or objects")
+    p.add_argument("--out", default=None, help="default: build-py/demo-glyphs-src (glyphs)")
+    p.add_argument("--workdir", default=None, help="default: build-py/demo-train (glyphs)")
+    p.add_argument("--steps", type=int, default=None, help="default: 2200 (glyphs)")
+    p.add_argument("--widths", default=None,
+                   help="UNet block widths at full, 1/2 and 1/4 size; default 32,64,64 (glyphs)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--ema", type=float, default=0.995)
-    p.add_argument("--num-images", type=int, default=20000)
+    p.add_argument("--num-images", type=int, default=None, help="default: 20000 (glyphs)")
     p.add_argument("--caption-dropout", type=float, default=0.15)
-    p.add_argument("--phase2-step", type=int, default=800,
+    p.add_argument("--phase2-step", type=int, default=None,
                    help="from this step on, weight the epsilon MSE of each sample by "
-                        "clamp(1/SNR(t), 1, --max-weight) (high-noise emphasis)")
+                        "clamp(1/SNR(t), 1, --max-weight) (high-noise emphasis); default 800 (glyphs)")
     p.add_argument("--max-weight", type=float, default=20.0)
-    p.add_argument("--seed", type=int, default=20250410)
+    p.add_argument("--seed", type=int, default=None, help="default: 20250410 (glyphs)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--resume", action="store_true", help="continue from WORKDIR/ckpt.pt")
@@ -237,13 +264,23 @@ def main(argv=None):
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--preview-every", type=int, default=250, help="0: no previews")
     ARGS = args = p.parse_args(argv)
+    dg = data_module(args.data)
+    defaults = GLYPH_DEFAULTS if args.data == "glyphs" else dg.TRAIN_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            if key in ("out", "workdir"):
+                value = os.path.join(ROOT, value)
+            setattr(args, key, value)
+    if isinstance(args.widths, str):
+        args.widths = [int(w) for w in args.widths.split(",")]
+    preview_prompts = getattr(dg, "PREVIEW_PROMPTS", PREVIEW_PROMPTS)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     os.makedirs(args.workdir, exist_ok=True)
 
     t0 = time.time()
-    images, labels, captions, _ = dg.make_dataset(args.num_images, dg.TRAIN_FONTS, args.seed)
+    images, labels, captions, _ = dg.make_dataset(args.num_images, dg.TRAIN_SOURCE, args.seed)
     images = dg.to_model(images)
     tokenizer = make_tokenizer()
     uniq = sorted(set(captions)) + [""]
@@ -251,8 +288,8 @@ def main(argv=None):
     cap_idx = torch.tensor([index[c] for c in captions])
     uniq_ids, uniq_mask = tokenize(tokenizer, uniq)
     empty = index[""]
-    print(f"[train_demo] {args.num_images} pictures, {len(uniq) - 1} distinct captions, "
-          f"{len(dg.TRAIN_FONTS)} fonts, rendered in {time.time() - t0:.1f} s", flush=True)
+    print(f"[train_demo] {args.data}: {args.num_images} pictures, {len(uniq) - 1} distinct "
+          f"captions, rendered in {time.time() - t0:.1f} s", flush=True)
 
     unet, t5 = build_models()
     unet.to(device).train()
@@ -343,12 +380,12 @@ def main(argv=None):
             elapsed += time.time() - run_start
             swap_ema()
             unet.eval(); t5.eval()
-            x = sample_preview(unet, t5, tokenizer, PREVIEW_PROMPTS, device)
+            x = sample_preview(unet, t5, tokenizer, preview_prompts, device)
             unet.train(); t5.train()
             swap_ema()
             path = os.path.join(args.workdir, f"preview_{done:06d}.png")
-            dg.save_grid(x, path, ncol=len(PREVIEW_PROMPTS), scale=3)
-            print(f"[train_demo] preview {path} ({', '.join(PREVIEW_PROMPTS)})", flush=True)
+            dg.save_grid(x, path, ncol=len(preview_prompts), scale=3)
+            print(f"[train_demo] preview {path} ({', '.join(preview_prompts)})", flush=True)
             run_start = time.time()  # previews are not training time
 
     swap_ema()

@@ -3,7 +3,13 @@
 
 Usage:
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/train_demo_clip.py \
-        [--workdir build-py/demo-clip] [--steps 1000] [--device cpu|cuda] [--resume]
+        [--data glyphs|objects] [--workdir build-py/demo-clip] [--steps 1000] \
+        [--device cpu|cuda] [--resume] [--bundle DIR]
+
+--data: the data module (scripts/demo_glyphs.py, the default, or scripts/demo_objects.py,
+whose CLIP_DEFAULTS give --workdir, --num-images and --seed); "glyph" below reads "class"
+for objects, and an object picture that keeps its own colours fits only captions that
+name no colour.
 
 Writes WORKDIR/image_enc.pt and WORKDIR/text_enc.pt (plain state_dicts of
 scripts/clip_model.py's ImageEncoder / TextEncoder, GLIDE's checkpoint layout) and
@@ -36,7 +42,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_model as cm  # noqa: E402
-import demo_glyphs as dg  # noqa: E402
+import demo_glyphs as dg  # noqa: E402  (main() rebinds dg to the --data module)
 import export_glide_clip as ex  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,16 +56,12 @@ CLIP_CONFIG = dict(
 )
 
 
+GLYPH_DEFAULTS = dict(workdir="build-py/demo-clip", num_images=12000, seed=20250411)
+
+
 def all_captions():
-    """Every caption the templates make, with (glyph, colour or None)."""
-    out = []
-    for g in dg.GLYPHS:
-        out.append(("the " + dg.glyph_word(g), g, None))
-        out.append(("a " + dg.glyph_word(g), g, None))
-        for c in sorted(dg.COLOURS):
-            art = "an" if c[0] in "aeiou" else "a"
-            out.append((f"{art} {c} {dg.glyph_word(g)}", g, c))
-    return out
+    """Every caption the data module's templates make: (text, class index, colour or None)."""
+    return dg.all_captions()
 
 
 def text_features(text_enc, tokens, lengths):
@@ -80,12 +82,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--workdir", default=os.path.join(ROOT, "build-py", "demo-clip"))
+    p.add_argument("--data", default="glyphs", help="glyphs (default) or objects")
+    p.add_argument("--workdir", default=None, help="default: build-py/demo-clip (glyphs)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=96)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--num-images", type=int, default=12000)
-    p.add_argument("--seed", type=int, default=20250411)
+    p.add_argument("--num-images", type=int, default=None, help="default: 12000 (glyphs)")
+    p.add_argument("--seed", type=int, default=None, help="default: 20250411 (glyphs)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--resume", action="store_true")
@@ -94,29 +97,37 @@ def main(argv=None):
     p.add_argument("--bundle", default=None, help="export the trained CLIP into this bundle")
     p.add_argument("--export-only", action="store_true", help="only export WORKDIR's weights")
     args = p.parse_args(argv)
+    global dg
+    import train_demo
+    dg = train_demo.data_module(args.data)
+    defaults = GLYPH_DEFAULTS if args.data == "glyphs" else dg.CLIP_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, os.path.join(ROOT, value) if key == "workdir" else value)
     if args.export_only:
         if not args.bundle:
             p.error("--export-only needs --bundle")
-        return export(args.workdir, args.bundle)
+        return export(args.workdir, args.bundle, args.data)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     os.makedirs(args.workdir, exist_ok=True)
 
     t0 = time.time()
-    images, glyphs, _, colours = dg.make_dataset(args.num_images, dg.TRAIN_FONTS, args.seed)
+    images, glyphs, _, colours = dg.make_dataset(args.num_images, dg.TRAIN_SOURCE, args.seed)
     glyphs = glyphs.tolist()
     images = dg.to_model(images)
     caps = all_captions()
     tok = cm.BPETokenizer(BPE)
     tokens, lengths = tok.tokens_and_lengths([c[0] for c in caps], CLIP_CONFIG["max_text_len"])
     # positives[i, j]: caption j fits picture i
-    cap_glyph = torch.tensor([dg.GLYPHS.index(c[1]) for c in caps])
+    cap_glyph = torch.tensor([c[1] for c in caps])
     cap_colour = [c[2] for c in caps]
-    colour_names = sorted(dg.COLOURS)
+    colour_names = sorted(set(c for c in cap_colour if c is not None))
     cap_col = torch.tensor([-1 if c is None else colour_names.index(c) for c in cap_colour])
     img_glyph = torch.tensor(glyphs)
-    img_col = torch.tensor([colour_names.index(c) for c in colours])
+    # -1: an object picture in its own colours (only colourless captions fit it)
+    img_col = torch.tensor([-1 if c is None else colour_names.index(c) for c in colours])
     print(f"[train_demo_clip] {args.num_images} pictures, {len(caps)} captions, "
           f"rendered in {time.time() - t0:.1f} s", flush=True)
 
@@ -206,18 +217,19 @@ def main(argv=None):
         zt = text_emb(tokens, lengths)
         assert torch.allclose(zt, text_features(text_enc, tokens, lengths), atol=1e-5)
         sim = zi @ zt.t()
-        own = torch.stack([sim[i, caps.index(("the " + dg.glyph_word(dg.GLYPHS[glyphs[i]]), dg.GLYPHS[glyphs[i]], None))]
+        texts = [c[0] for c in caps]
+        own = torch.stack([sim[i, texts.index(dg.prompt_of(dg.CLASSES[glyphs[i]]))]
                            for i in range(m)])
-        print(f"[train_demo_clip] clean cosine with own 'the ...' caption: mean {own.mean():.3f}, "
+        print(f"[train_demo_clip] clean cosine with own canonical caption: mean {own.mean():.3f}, "
               f"all captions: mean {sim.mean():.3f}", flush=True)
     print(f"[train_demo_clip] wrote {args.workdir}/image_enc.pt, text_enc.pt, config.json "
           f"({(time.time() - t0) / 60:.1f} min)", flush=True)
     if args.bundle:
-        export(args.workdir, args.bundle)
+        export(args.workdir, args.bundle, args.data)
     return 0
 
 
-def export(workdir, bundle):
+def export(workdir, bundle, data="glyphs"):
     with open(os.path.join(workdir, "config.json")) as f:
         cfg = json.load(f)
     image_enc, text_enc = ex.build_encoders(
@@ -225,8 +237,9 @@ def export(workdir, bundle):
         ex.load_state_dict(os.path.join(workdir, "text_enc.pt")))
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     clip = ex.export_clip(image_enc, text_enc, cfg, bundle, BPE, log=log)
+    what = "demo glyphs" if data == "glyphs" else "demo objects (Noto Color Emoji style)"
     clip["source"] = ("scripts/train_demo_clip.py (GLIDE CLIP architecture, trained on the "
-                      "demo glyphs at random noise levels)")
+                      f"{what} at random noise levels)")
     lic = os.path.join(ROOT, "models", "tiny-if", "bpe_simple_vocab_16e6.LICENSE")
     with open(lic) as f, open(os.path.join(bundle, os.path.basename(lic)), "w") as g:
         g.write(f.read())
