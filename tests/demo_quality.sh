@@ -28,5 +28,6 @@ esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-"$py" "$root/scripts/evaluate_demo.py" --data "$data" --anagram "$bin" --bundle "$bundle" \
+export PYTHONPATH="$root/scripts${PYTHONPATH:+:$PYTHONPATH}"
+"$py" "$root/scripts/demo/evaluate_demo.py" --data "$data" --anagram "$bin" --bundle "$bundle" \
   --judge "$judge" --pairs "$pair" --seeds 4 --configs full --out "$work/eval" --min-share "$share"

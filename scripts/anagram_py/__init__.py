@@ -1,7 +1,8 @@
-"""Shared Python code of the `anagram` repository's scripts (export, golden values, tiny models).
+"""Shared Python code of the `anagram` repository's scripts (export, golden values, tiny models,
+the demo models).
 
 The entry points live beside this package, grouped by purpose (scripts/export, scripts/golden,
-scripts/tiny, scripts/tools); everything they share is here, once:
+scripts/tiny, scripts/demo, scripts/tools); everything they share is here, once:
 
     paths              where the checkout's models/ and tests/golden/ are
     manifest           the bundle manifest (docs/bundle.md): read any schema, write schema 2
@@ -16,6 +17,7 @@ scripts/tiny, scripts/tools); everything they share is here, once:
     export/            the exporters (IF bundle, GLIDE CLIP, CLIP scorer)
     golden/            what several golden generators and check_bundle share
     tiny/              the tiny random test models
+    demo/              the demo models: their pictures, trainings and evaluation
 
 Import it from an editable install (`pip install --no-deps --no-build-isolation -e scripts`,
 done by scripts/setup_python.sh) or with PYTHONPATH=scripts; it reads files of the checkout

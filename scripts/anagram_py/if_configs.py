@@ -1,8 +1,9 @@
 """DeepFloyd IF configurations: the UNets of both stages, the T5 encoder, the DDPM schedulers.
 
 The IF-architecture UNets of the repository come from `stage1_unet` / `stage2_unet`: the
-published-size stand-ins of scripts/export/export_if.py --random-init and the tiny test model
-(the demo model's training script still has its own copy until it moves into the package).
+published-size stand-ins of scripts/export/export_if.py --random-init, the tiny test model and
+the demo models (anagram_py.demo.diffusion; their T5 comes from `t5_encoder` and their
+scheduler is STAGE1_SCHEDULER).
 Pass the result to diffusers' UNet2DConditionModel(**config); diffusers fills every key not
 given with its default.
 

@@ -2,10 +2,11 @@
 
 TorchScript names a traced or scripted class after its Python module: `__torch__.<module>.<Class>`,
 or `__torch__.<Class>` for a class of the script being run. That name is part of the code stored
-in the archive, so it is part of the file's bytes. The committed bundles and goldens were written
-when these classes lived in top-level scripts (export_if.py run as a script, clip_model.py,
-golden_io.py, export_clip_scorer.py); `saved_as` keeps those names, so the same weights still give
-the same bytes (scripts/tools/keep_committed_modules.py relies on it) wherever the class lives now.
+in the archive, so it is part of the file's bytes. The committed bundles, judges and goldens were
+written when these classes lived in top-level scripts (export_if.py and train_judge.py run as
+scripts, clip_model.py, golden_io.py, export_clip_scorer.py); `saved_as` keeps those names, so the
+same weights still give the same bytes (scripts/tools/keep_committed_modules.py relies on it)
+wherever the class lives now.
 """
 
 

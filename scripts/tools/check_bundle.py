@@ -60,7 +60,7 @@ def check(ok, message):
 
 
 def validate_manifest(bundle):
-    """Checks the manifest; returns it in the schema 2 shape (bundle_manifest.load)."""
+    """Checks the manifest; returns it in the schema 2 shape (manifest.load)."""
     m = bm.load(bundle)
     version = m["_read_schema_version"]
     check(m["format"] == "anagram-bundle" and version in (1, 2), f"format, schema {version}")

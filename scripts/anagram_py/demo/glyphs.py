@@ -1,5 +1,5 @@
-#!/usr/bin/env python3
-"""Glyph pictures and captions for the demo model (scripts/train_demo.py and friends).
+"""Glyph pictures and captions for the demo model, models/demo-glyphs: the data module of
+--data glyphs (scripts/demo/: train_demo.py, train_demo_clip.py, train_judge.py, evaluate_demo.py).
 
 Everything is rendered here with PIL from Debian font packages (scripts/setup_demo.sh
 installs them); nothing is downloaded. A picture is one glyph of GLYPHS, in one font, at a
@@ -9,8 +9,8 @@ random background, rendered at 4x and box-filtered down to SIZE x SIZE.
 Fonts are split in two disjoint sets:
   TRAIN_FONTS  DejaVu, Liberation and FreeFont faces: the diffusion model and its
                noise-aware CLIP learn from these only;
-  JUDGE_FONTS  URW base35 faces: the independent judge (scripts/train_judge.py) learns from
-               these only, so it never saw a training picture.
+  JUDGE_FONTS  URW base35 faces: the independent judge (scripts/demo/train_judge.py)
+               learns from these only, so it never saw a training picture.
 
 Captions are lower case (IF's encode_prompt lower-cases every prompt anyway) and end with
 the glyph's name, the word the sampler takes as the concept:
@@ -68,7 +68,7 @@ JUDGE_FONTS = [
 ]
 # Letters the model never draws: the judge's "something else" class learns them.
 OTHER_GLYPHS = "BDFGJKPQRTXY123458"
-# The data-module interface that scripts/demo_objects.py shares (train_demo.py --data).
+# The data-module interface that objects.py shares (data.data_module).
 CLASSES = list(GLYPHS)
 TRAIN_SOURCE = TRAIN_FONTS
 JUDGE_SOURCE = JUDGE_FONTS
@@ -193,6 +193,30 @@ def make_dataset(n, fonts, seed, glyphs=GLYPHS, with_captions=True):
     return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
             torch.tensor(labels), captions, colours)
 
+
+def other_pictures(n, seed):
+    """The glyph judge's "other" class (scripts/demo/train_judge.py): out-of-set glyphs
+    (OTHER_GLYPHS) in the judge fonts, blanks, noise and scribbles. uint8 (n, 3, SIZE, SIZE)."""
+    rng = random.Random(seed)
+    masks = MaskCache(JUDGE_FONTS)
+    out = np.empty((n, SIZE, SIZE, 3), np.uint8)
+    for i in range(n):
+        kind = i % 4
+        if kind < 2:
+            g = OTHER_GLYPHS[rng.randrange(len(OTHER_GLYPHS))]
+            img, _ = render(masks, rng.randrange(len(JUDGE_FONTS)), g, rng)
+        elif kind == 2:
+            bg = np.array([rng.randint(0, 255) for _ in range(3)], np.float32)
+            img = bg + np.random.RandomState(rng.randrange(2**31)).randn(SIZE, SIZE, 3) * rng.uniform(0, 60)
+        else:
+            im = Image.new("RGB", (SIZE, SIZE), tuple(rng.randint(0, 255) for _ in range(3)))
+            d = ImageDraw.Draw(im)
+            for _ in range(rng.randint(1, 4)):
+                pts = [(rng.randint(0, 31), rng.randint(0, 31)) for _ in range(rng.randint(2, 4))]
+                d.line(pts, fill=tuple(rng.randint(0, 255) for _ in range(3)), width=rng.randint(1, 4))
+            img = np.asarray(im, np.float32)
+        out[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 def to_model(images_uint8):
     """uint8 (B,3,S,S) -> float in [-1, 1]."""

@@ -1,48 +1,6 @@
-#!/usr/bin/env python3
-"""Judge demo anagrams: how often each view shows its prompt, per method and ablation.
-
-Usage:
-    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/evaluate_demo.py \
-        [--data glyphs|objects] \
-        [--anagram build/anagram] [--bundle models/demo-glyphs] [--judge models/demo-judge/judge.pt] \
-        [--pairs nz,69,mw] [--seeds 20] [--configs baseline,full,no-antiseg,no-balance,no-rectify] \
-        [--steps 30] [--out build-py/demo-eval] [--markdown FILE] [--grid FILE] \
-        [--min-share 0.8] [--jobs 2] [--segregation]
-
---data objects: the object model (defaults --bundle models/demo-objects, --judge
-models/demo-objects-judge/judge.pt, --pairs dogcat,rabbitduck,horsebird,housetree, --out
-build-py/demo-objects-eval; the judge names 16 objects + "other", scripts/demo_objects.py)
-and --segregation on. A pair may name another view than its own: dogcat@flip,
-dogcat@rotate_cw.
-
---segregation: also measures how often the two concepts are drawn in separate halves of
-the picture (the failure anti-segregation exists for). For each split of the anagram into
-two halves (top/bottom and left/right), each half alone is kept (the other filled with the
-picture's mean border colour), each view is applied, and the judge gives the probability
-of that view's concept, r_k(half). The sample's segregation score is the largest, over
-splits and the two ways of assigning halves, of min(r_1(A) - r_1(B), r_2(B) - r_2(A)),
-or 0 if that is negative: concept 1 seen in half A and not in B while concept 2 is seen in B
-and not in A. A sample
-counts as segregated when the score is at least 0.5; the table gives the share of
-segregated samples (Wilson interval) and the mean score.
-
-For every pair and configuration it runs `anagram gen` once with --num-samples SEEDS
-(seeds 0 .. SEEDS-1, --threads 1), then shows each view picture the program wrote
-(view_K_<view>_<prompt>.png: the anagram with view K applied) to the judge
-(scripts/train_judge.py; trained on held-out fonts only, never used by sampling). A view
-counts as recognised when the judge's most likely class (16 glyphs + "other") is the glyph
-its prompt names. Reports, per view and for "both views at once", the share of seeds with
-a 95% Wilson score interval. Samples already in OUT are reused; an incomplete set is refused (delete it to redo it).
-
---jobs J: J `anagram gen` runs at once (the bytes do not change: each runs on one thread).
-
---min-share: exit 1 unless every view of every configuration run reaches that share (the
-CI quality check, tests/demo_quality.sh).
-
-Configurations: baseline (--method baseline: the mean of the views' noise estimates),
-full (the multi-task method: anti-segregation + balancing + rectification), and the full
-method with one technique off (no-antiseg, no-balance, no-rectify).
-"""
+"""Judging the anagrams the program makes with a demo model (scripts/demo/evaluate_demo.py,
+whose docstring describes the measures): `anagram gen` per pair and configuration, each view
+shown to the independent judge, Wilson intervals, the segregation score, picture grids."""
 import argparse
 import concurrent.futures
 import glob
@@ -50,19 +8,16 @@ import json
 import math
 import os
 import subprocess
-import sys
 import time
 
 import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import demo_glyphs as dg  # noqa: E402  (main() rebinds dg to the --data module)
+from ..paths import ROOT
+from . import glyphs, objects
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-PAIRS = {  # name -> (prompt upright, prompt of the view, view)
+GLYPH_PAIRS = {  # name -> (prompt upright, prompt of the view, view)
     "nz": ("the letter n", "the letter z", "rot90"),
     "69": ("the digit 6", "the digit 9", "rot180"),
     "mw": ("the letter m", "the letter w", "flip"),
@@ -71,7 +26,6 @@ PAIRS = {  # name -> (prompt upright, prompt of the view, view)
     "av": ("the letter a", "the letter v", "flip"),
     "hs": ("the letter h", "the letter s", "rot90"),
 }
-GLYPH_PAIRS = PAIRS
 OBJECT_PAIRS = {  # name -> (prompt upright, prompt of the view, view)
     "dogcat": ("dog", "cat", "rot180"),
     "rabbitduck": ("rabbit", "duck", "rotate_cw"),
@@ -81,9 +35,14 @@ OBJECT_PAIRS = {  # name -> (prompt upright, prompt of the view, view)
     "snailfish": ("snail", "fish", "rotate_cw"),
     "carrocket": ("car", "rocket", "rotate_cw"),
 }
+GLYPH_DEFAULTS = dict(bundle="models/demo-glyphs", judge="models/demo-judge/judge.pt",
+                      pairs="nz,69,mw", out="build-py/demo-eval")
 OBJECT_DEFAULTS = dict(bundle="models/demo-objects", judge="models/demo-objects-judge/judge.pt",
                        pairs="dogcat,rabbitduck,horsebird,housetree",
                        out="build-py/demo-objects-eval")
+# --data NAME -> (data module, pairs, defaults)
+DATA = {"glyphs": (glyphs, GLYPH_PAIRS, GLYPH_DEFAULTS),
+        "objects": (objects, OBJECT_PAIRS, OBJECT_DEFAULTS)}
 CONFIGS = {
     "baseline": ["--method", "baseline"],
     "full": ["--method", "mtl"],
@@ -114,17 +73,17 @@ def sample_dirs(out):
     return sorted(d for d in glob.glob(os.path.join(out, "sample_*")) if os.path.isdir(d))
 
 
-def pair_spec(spec):
-    """"name" or "name@view" -> (prompt 1, prompt 2, view)."""
+def pair_spec(pairs, spec):
+    """"name" or "name@view" -> (prompt 1, prompt 2, view), name one of `pairs`."""
     name, _, view = spec.partition("@")
-    if name not in PAIRS:
-        raise SystemExit(f"unknown pair {name!r}; known: {', '.join(PAIRS)}")
-    p1, p2, own = PAIRS[name]
+    if name not in pairs:
+        raise SystemExit(f"unknown pair {name!r}; known: {', '.join(pairs)}")
+    p1, p2, own = pairs[name]
     return p1, p2, view or own
 
 
-def generate(args, pair, config, out):
-    p1, p2, view = pair_spec(pair)
+def generate(args, pairs, pair, config, out):
+    p1, p2, view = pair_spec(pairs, pair)
     have = [d for d in sample_dirs(out) if len(glob.glob(os.path.join(d, "view_*.png"))) == 2]
     if len(have) >= args.seeds:
         return have[:args.seeds], 0.0
@@ -141,18 +100,21 @@ def generate(args, pair, config, out):
     return sample_dirs(out)[:args.seeds], time.time() - t0
 
 
-def load_view(path):
+def load_view(path, size):
     a = np.asarray(Image.open(path).convert("RGB"))
     x = torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 127.5 - 1
-    if x.shape[-1] != dg.SIZE:
-        x = torch.nn.functional.interpolate(x[None], size=(dg.SIZE, dg.SIZE), mode="area")[0]
+    if x.shape[-1] != size:
+        x = torch.nn.functional.interpolate(x[None], size=(size, size), mode="area")[0]
     return x
 
 
-def judge_sample(judge, classes, d, prompts):
-    views = sorted(glob.glob(os.path.join(d, "view_*.png")))
-    views = [v for v in views if not v.endswith("_64.png")]
-    x = torch.stack([load_view(v) for v in views])
+def view_files(d):
+    """The view pictures the program wrote into sample folder d (not the 64-pixel copies)."""
+    return sorted(v for v in glob.glob(os.path.join(d, "view_*.png")) if not v.endswith("_64.png"))
+
+
+def judge_sample(dg, judge, classes, d, prompts):
+    x = torch.stack([load_view(v, dg.SIZE) for v in view_files(d)])
     with torch.no_grad():
         pred = judge(x).argmax(1).tolist()
     named = [classes[i] for i in pred]
@@ -174,13 +136,13 @@ def apply_view(x, view):
     raise SystemExit(f"--segregation: view {view!r} is not supported")
 
 
-def segregation_score(judge, classes, d, prompts, view):
-    """The sample's segregation score (see the module's docstring) and the judge's
+def segregation_score(dg, judge, classes, d, prompts, view):
+    """The sample's segregation score (see scripts/demo/evaluate_demo.py) and the judge's
     probabilities r[k][half] for the best split."""
-    anagram = load_view(os.path.join(d, "anagram.png"))            # (3, S, S)
+    anagram = load_view(os.path.join(d, "anagram.png"), dg.SIZE)     # (3, S, S)
     # the view pictures the program wrote must be this anagram under the views
-    views = sorted(v for v in glob.glob(os.path.join(d, "view_*.png")) if not v.endswith("_64.png"))
-    assert torch.allclose(apply_view(anagram, view), load_view(views[1]), atol=1e-6), \
+    views = view_files(d)
+    assert torch.allclose(apply_view(anagram, view), load_view(views[1], dg.SIZE), atol=1e-6), \
         f"{d}: the evaluation's {view} differs from the program's"
     s = anagram.shape[-1]
     border = torch.cat([anagram[:, 0], anagram[:, -1], anagram[:, :, 0], anagram[:, :, -1]], 1)
@@ -203,10 +165,13 @@ def segregation_score(judge, classes, d, prompts, view):
     return max(0.0, best), best_r
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def parse_args(argv=None, doc=None):
+    """The options of scripts/demo/evaluate_demo.py (doc: its usage text for --help), with the
+    --data defaults filled in."""
+    doc = doc or __doc__
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+                                epilog=doc.split("\n\n", 1)[1] if "\n\n" in doc else None)
     p.add_argument("--data", default="glyphs", help="glyphs (default) or objects")
     p.add_argument("--anagram", default=default_anagram())
     p.add_argument("--bundle", default=None, help="default: models/demo-glyphs (glyphs)")
@@ -230,47 +195,44 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error("--jobs must be at least 1")
-    global dg, PAIRS
-    if args.data == "objects":
-        import demo_objects
-        dg, PAIRS, defaults = demo_objects, OBJECT_PAIRS, OBJECT_DEFAULTS
-    elif args.data == "glyphs":
-        PAIRS = GLYPH_PAIRS
-        defaults = dict(bundle="models/demo-glyphs", judge="models/demo-judge/judge.pt",
-                        pairs="nz,69,mw", out="build-py/demo-eval")
-    else:
+    if args.data not in DATA:
         p.error("--data: glyphs or objects")
-    for key, value in defaults.items():
+    for key, value in DATA[args.data][2].items():
         if getattr(args, key) is None:
             setattr(args, key, value if key == "pairs" else os.path.join(ROOT, value))
     if args.segregation is None:
         args.segregation = args.data == "objects"
+    return args
+
+
+def main(argv=None, doc=None):
+    args = parse_args(argv, doc)
+    dg, pairs_known, _ = DATA[args.data]
     torch.set_num_threads(1)
     judge = torch.jit.load(args.judge).eval()
     with open(os.path.join(os.path.dirname(args.judge), "judge.json")) as f:
         classes = json.load(f)["classes"]
     pairs, configs = args.pairs.split(","), args.configs.split(",")
-    rows, results, failed, grid_rows = [], {}, [], []
+    rows, failed, grid_rows = [], [], []
     cells_todo = [(pair, config) for pair in pairs for config in configs]
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        made = {pc: pool.submit(generate, args, pc[0], pc[1],
+        made = {pc: pool.submit(generate, args, pairs_known, pc[0], pc[1],
                                 os.path.join(args.out, f"{pc[0]}_{pc[1]}")) for pc in cells_todo}
         made = {pc: f.result() for pc, f in made.items()}
     for pair in pairs:
         for config in configs:
             dirs, secs = made[(pair, config)]
-            p1, p2, view = pair_spec(pair)
+            p1, p2, view = pair_spec(pairs_known, pair)
             prompts = (p1, p2)
-            hits = np.array([judge_sample(judge, classes, d, prompts)[0] for d in dirs])
+            hits = np.array([judge_sample(dg, judge, classes, d, prompts)[0] for d in dirs])
             n = len(dirs)
             k = hits.sum(0).tolist() + [int(hits.all(1).sum())]
-            results[(pair, config)] = (k, n)
             cells = []
             for kk in k:
                 lo, hi = wilson(kk, n)
                 cells.append(f"{kk}/{n} = {kk / n:.2f} [{lo:.2f}, {hi:.2f}]")
             if args.segregation:
-                scores = [segregation_score(judge, classes, d, prompts, view)[0] for d in dirs]
+                scores = [segregation_score(dg, judge, classes, d, prompts, view)[0] for d in dirs]
                 seg = sum(sc >= 0.5 for sc in scores)
                 lo, hi = wilson(seg, n)
                 cells.append(f"{seg}/{n} = {seg / n:.2f} [{lo:.2f}, {hi:.2f}]")
@@ -289,7 +251,7 @@ def main(argv=None):
     if args.segregation:
         lines = [lines[0] + " segregated | mean segregation score |", lines[1] + "---|---|"]
     for pair, config, cells in rows:
-        p1, p2, view = pair_spec(pair)
+        p1, p2, view = pair_spec(pairs_known, pair)
         lines.append(f"| {p1} / {p2} ({view}) | {config} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
@@ -297,7 +259,7 @@ def main(argv=None):
         with open(args.markdown, "w") as f:
             f.write(table + "\n")
     if args.grid:
-        make_grid(grid_rows, args.grid)
+        make_grid(dg, pairs_known, grid_rows, args.grid)
     if args.sheet:
         make_sheet(made[cells_todo[0]][0][:4], args.sheet)
     if failed:
@@ -322,8 +284,9 @@ def make_sheet(dirs, path, gap=8):
     print(f"[evaluate_demo] wrote {path}")
 
 
-def make_grid(grid_rows, path):
-    """Rows: pair x config; each cell: the anagram and its second view, 2x scale."""
+def make_grid(dg, pairs_known, grid_rows, path):
+    """Rows: pair x config; each cell: the anagram and its second view, 2x scale. Rows are
+    labelled with the pair's glyphs (N/Z) or classes (dog/cat) and the view."""
     from PIL import ImageDraw
     s, pad, label_w = 64, 4, 150
     ncell = max(len(r[2]) for r in grid_rows)
@@ -333,26 +296,16 @@ def make_grid(grid_rows, path):
     d = ImageDraw.Draw(canvas)
     for r, (pair, config, dirs) in enumerate(grid_rows):
         y = pad + r * (s + pad)
-        p1, p2, view = pair_spec(pair)
+        p1, p2, view = pair_spec(pairs_known, pair)
         d.text((4, y + 18), f"{dg.class_of_prompt(p1)}/{dg.class_of_prompt(p2)} {view}"
-               if dg is not demo_glyphs_module() else f"{pair[0].upper()}/{pair[1].upper()} {view}",
+               if dg is not glyphs else f"{pair[0].upper()}/{pair[1].upper()} {view}",
                fill=(0, 0, 0))
         d.text((4, y + 34), config, fill=(0, 0, 0))
         for c, sd in enumerate(dirs):
-            views = sorted(v for v in glob.glob(os.path.join(sd, "view_*.png")) if not v.endswith("_64.png"))
             x = label_w + c * (2 * s + 3 * pad)
-            for j, v in enumerate(views):
+            for j, v in enumerate(view_files(sd)):
                 im = Image.open(v).convert("RGB").resize((s, s), Image.NEAREST)
                 canvas.paste(im, (x + j * (s + pad), y))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     canvas.save(path)
     print(f"[evaluate_demo] wrote {path}")
-
-
-def demo_glyphs_module():
-    import demo_glyphs
-    return demo_glyphs
-
-
-if __name__ == "__main__":
-    sys.exit(main())

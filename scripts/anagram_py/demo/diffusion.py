@@ -1,110 +1,23 @@
-#!/usr/bin/env python3
-"""Train a demo model: a small DeepFloyd-IF-architecture pixel diffusion model of glyphs or objects.
-
-Usage:
-    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/train_demo.py \
-        [--data glyphs|objects] [--out build-py/demo-glyphs-src] [--workdir build-py/demo-train] \
-        [--steps 2200] [--batch-size 32] [--device cpu|cuda] [--resume] [--num-images 20000] \
-        [--widths 32,64,64]
-
---data picks the data module: glyphs (the default; scripts/demo_glyphs.py, the
-models/demo-glyphs recipe described below) or objects (scripts/demo_objects.py: emoji of
-16 animals and things in the Noto Color Emoji style, the models/demo-objects recipe; its
-defaults for --out, --workdir, --steps, --num-images, --seed and --widths are that
-module's TRAIN_DEFAULTS, see scripts/make_demo_objects_bundle.sh). Everything else below
-holds for both; with --data glyphs and the defaults the run is the one that made
-models/demo-glyphs.
-
-Data (scripts/demo_glyphs.py): --num-images pictures of the 16 glyphs of
-demo_glyphs.GLYPHS, rendered here from the TRAIN_FONTS only (the JUDGE_FONTS are held out
-for the judge), 32x32, random colours, sizes, positions and stroke widths, with captions
-from templates ("the letter n", "a red digit 6"); 15% of the captions are dropped to ""
-so that classifier-free guidance works.
-
-Model: diffusers UNet2DConditionModel with IF stage I's block types (ResnetDownsample,
-then SimpleCrossAttn blocks with added-KV cross-attention, "text" addition embedding,
-scale-shift resnets, gelu), 6 output channels (epsilon + learned-range variance), widths
-(32, 64, 64) at 32, 16 and 8 pixels, conditioned on a small T5 encoder (T5 v1.1 style,
-d_model 64, 2 layers) trained jointly from scratch, with the tiny bundle's SentencePiece
-tokenizer (models/tiny-if/spiece.model). IF's noise schedule (squaredcos_cap_v2, 1000
-steps). Loss: the epsilon MSE plus the variational bound term of Nichol & Dhariwal's
-hybrid loss for the variance channels (mean detached, KL in bits, t >= 1), the
-interpolation being diffusers' learned_range one. Two phases: until --phase2-step the
-plain epsilon MSE; from then on each sample's epsilon MSE is weighted by
-clamp(1/SNR(t), 1, --max-weight), i.e. the x0 error at high noise levels counts more (the
-first phase learns to denoise; with the plain loss the model hardly learns to use its
-caption, because at the noise levels where the caption matters an epsilon error costs
-little). AdamW, warm-up, gradient clipping, EMA of the weights (the EMA is what gets
-written).
-
-Deterministic: everything comes from --seed; the batch of step i is drawn from a
-generator seeded with (seed, i), so a run resumed from a checkpoint (--resume; written
-every --ckpt-every steps to WORKDIR/ckpt.pt) gives the same weights as an uninterrupted
-one. Progress: one line per --log-every steps; WORKDIR/preview_NNNNNN.png shows samples
-of a few prompts (30 DDPM steps, guidance 7) every --preview-every steps.
-
-Writes OUT as a diffusers IF pipeline folder (unet/, text_encoder/, tokenizer/,
-scheduler/, model_index.json), which scripts/export_if.py exports to a bundle
-(scripts/make_demo_bundle.sh does the whole chain).
-"""
+"""The demo diffusion model's training (scripts/demo/train_demo.py, whose docstring describes
+the recipe): the model built from if_configs, IF's schedule and the hybrid loss's variational
+bound term, preview sampling, the training loop, and the diffusers pipeline folder it writes."""
 import argparse
 import json
 import math
 import os
-import shutil
-import sys
-import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import demo_glyphs as dg  # noqa: E402  (main() rebinds dg to the --data module)
+from .. import if_configs
+from ..diffusers_folder import write_pipeline
+from ..paths import ROOT, TINY_BUNDLE
+from .data import data_module
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LENGTH = 77
 T5_D_MODEL = 64
 
-UNET_CONFIG = dict(
-    sample_size=dg.SIZE,
-    in_channels=3,
-    out_channels=6,
-    layers_per_block=1,
-    block_out_channels=[32, 64, 64],
-    down_block_types=["ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D",
-                      "SimpleCrossAttnDownBlock2D"],
-    mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-    up_block_types=["SimpleCrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
-                    "ResnetUpsampleBlock2D"],
-    cross_attention_dim=64,
-    encoder_hid_dim=T5_D_MODEL,
-    encoder_hid_dim_type="text_proj",
-    attention_head_dim=32,
-    addition_embed_type="text",
-    addition_embed_type_num_heads=2,
-    cross_attention_norm="group_norm",
-    resnet_time_scale_shift="scale_shift",
-    act_fn="gelu",
-    norm_num_groups=8,
-)
-
-T5_CONFIG = dict(
-    vocab_size=1100, d_model=T5_D_MODEL, d_kv=16, d_ff=128, num_layers=2,
-    num_decoder_layers=2, num_heads=4, relative_attention_num_buckets=32,
-    relative_attention_max_distance=128, dropout_rate=0.0, layer_norm_epsilon=1e-6,
-    initializer_factor=1.0, feed_forward_proj="gated-gelu", is_encoder_decoder=True,
-    tie_word_embeddings=False, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-)
-
-# IF stage I's DDPMScheduler (as scripts/make_tiny_model.py).
-SCHEDULER_CONFIG = dict(
-    num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", beta_start=0.0001,
-    beta_end=0.02, variance_type="learned_range", prediction_type="epsilon",
-    thresholding=True, dynamic_thresholding_ratio=0.95, sample_max_value=1.5,
-    clip_sample=True, clip_sample_range=1.0, timestep_spacing="leading", steps_offset=0,
-)
-
+# The glyph model's recipe (models/demo-glyphs); the object model's is objects.TRAIN_DEFAULTS.
 GLYPH_DEFAULTS = dict(out="build-py/demo-glyphs-src", workdir="build-py/demo-train", steps=2200,
                       num_images=20000, seed=20250410, widths=[32, 64, 64], phase2_step=800)
 
@@ -112,9 +25,22 @@ PREVIEW_PROMPTS = ["the letter n", "the letter z", "the digit 6", "the digit 9",
                    "the letter m", "the letter w", "a red letter a", "the letter s"]
 
 
+def unet_config(widths, sample_size):
+    """The demo UNet: IF stage I's blocks at `widths` (one layer per block), added-KV
+    cross-attention of width 64 over the T5's 64-wide states, heads of 32, 2 text heads,
+    8 normalisation groups."""
+    return if_configs.stage1_unet(widths, 1, cross_attention_dim=64, text_dim=T5_D_MODEL,
+                                  head_dim=32, text_heads=2, norm_groups=8,
+                                  sample_size=sample_size)
+
+
+# T5 v1.1 style: vocabulary of the tiny bundle's SentencePiece model, d_model 64, 2 layers.
+T5_CONFIG = if_configs.t5_encoder(1100, T5_D_MODEL, 16, 128, 2, 4, dropout_rate=0.0)
+
+
 def make_tokenizer():
     from transformers import T5Tokenizer
-    return T5Tokenizer(vocab_file=os.path.join(ROOT, "models", "tiny-if", "spiece.model"),
+    return T5Tokenizer(vocab_file=os.path.join(TINY_BUNDLE, "spiece.model"),
                        extra_ids=100, model_max_length=MAX_LENGTH, legacy=True)
 
 
@@ -126,10 +52,15 @@ def tokenize(tokenizer, texts):
     return enc.input_ids, enc.attention_mask
 
 
+def scheduler():
+    """IF stage I's DDPMScheduler."""
+    from diffusers import DDPMScheduler
+    return DDPMScheduler(**if_configs.STAGE1_SCHEDULER)
+
+
 class Schedule:
     def __init__(self, device):
-        from diffusers import DDPMScheduler
-        s = DDPMScheduler(**SCHEDULER_CONFIG)
+        s = scheduler()
         self.betas = s.betas.double()
         ab = s.alphas_cumprod.double()
         ab_prev = torch.cat([torch.ones(1, dtype=torch.float64), ab[:-1]])
@@ -159,37 +90,25 @@ def vb_term(sched, out, x0, xt, t):
     return torch.where(t > 0, kl, torch.zeros_like(kl))
 
 
-def data_module(name):
-    """The data module of --data NAME (scripts/demo_NAME.py)."""
-    import importlib
-    if name not in ("glyphs", "objects"):
-        raise SystemExit(f"unknown --data {name!r} (glyphs or objects)")
-    return importlib.import_module("demo_" + name)
-
-
-def unet_config(widths):
-    return dict(UNET_CONFIG, sample_size=dg.SIZE, block_out_channels=list(widths))
-
-
-def build_models():
+def build_models(seed, widths, sample_size):
+    """The UNet and the T5 encoder, initialised from `seed` (in that order)."""
     from diffusers import UNet2DConditionModel
     from transformers import T5Config, T5EncoderModel
-    torch.manual_seed(ARGS.seed)
-    unet = UNet2DConditionModel(**unet_config(ARGS.widths))
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(**unet_config(widths, sample_size))
     t5 = T5EncoderModel(T5Config(**T5_CONFIG))
     return unet, t5
 
 
 @torch.no_grad()
-def sample_preview(unet, t5, tokenizer, prompts, device, steps=30, guidance=7.0, seed=0):
-    from diffusers import DDPMScheduler
-    sched = DDPMScheduler(**SCHEDULER_CONFIG)
+def sample_preview(unet, t5, tokenizer, prompts, device, size, steps=30, guidance=7.0, seed=0):
+    sched = scheduler()
     sched.set_timesteps(steps)
     ids, mask = tokenize(tokenizer, prompts + [""] * len(prompts))
     states = t5(ids.to(device), attention_mask=mask.to(device))[0]
     g = torch.Generator().manual_seed(seed)
     n = len(prompts)
-    x = torch.randn(n, 3, dg.SIZE, dg.SIZE, generator=g).to(device)
+    x = torch.randn(n, 3, size, size, generator=g).to(device)
     for t in sched.timesteps:
         out = unet(torch.cat([x, x]), t.to(device), encoder_hidden_states=states).sample
         c, u = out[:n], out[n:]
@@ -199,34 +118,9 @@ def sample_preview(unet, t5, tokenizer, prompts, device, steps=30, guidance=7.0,
 
 
 def save_pipeline(outdir, unet, t5, tokenizer):
-    import diffusers
-    from diffusers import DDPMScheduler
-    outdir = os.path.abspath(outdir)
-    parent = os.path.dirname(outdir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".demo-glyphs-", dir=parent)
-    try:
-        pipe = os.path.join(tmp, "pipeline")
-        tokenizer.save_pretrained(os.path.join(pipe, "tokenizer"))
-        t5.save_pretrained(os.path.join(pipe, "text_encoder"))
-        unet.save_pretrained(os.path.join(pipe, "unet"))
-        DDPMScheduler(**SCHEDULER_CONFIG).save_pretrained(os.path.join(pipe, "scheduler"))
-        index = {
-            "_class_name": "IFPipeline", "_diffusers_version": diffusers.__version__,
-            "feature_extractor": [None, None], "requires_safety_checker": False,
-            "safety_checker": [None, None], "scheduler": ["diffusers", "DDPMScheduler"],
-            "text_encoder": ["transformers", "T5EncoderModel"],
-            "tokenizer": ["transformers", "T5Tokenizer"],
-            "unet": ["diffusers", "UNet2DConditionModel"], "watermarker": [None, None],
-        }
-        with open(os.path.join(pipe, "model_index.json"), "w") as f:
-            json.dump(index, f, indent=2, sort_keys=True)
-            f.write("\n")
-        if os.path.exists(outdir):
-            shutil.rmtree(outdir)
-        os.rename(pipe, outdir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """OUTDIR as a diffusers IFPipeline folder (what scripts/export/export_if.py reads)."""
+    write_pipeline(outdir, "IFPipeline", tokenizer=tokenizer, text_encoder=t5, unet=unet,
+                   scheduler=scheduler())
 
 
 def atomic_save(obj, path):
@@ -235,11 +129,13 @@ def atomic_save(obj, path):
     os.replace(tmp, path)
 
 
-def main(argv=None):
-    global ARGS, dg
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def parse_args(argv=None, doc=None):
+    """The options of scripts/demo/train_demo.py (doc: its usage text for --help), with the
+    --data module's defaults filled in."""
+    doc = doc or __doc__
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+                                epilog=doc.split("\n\n", 1)[1] if "\n\n" in doc else None)
     p.add_argument("--data", default="glyphs", help="glyphs (default) or objects")
     p.add_argument("--out", default=None, help="default: build-py/demo-glyphs-src (glyphs)")
     p.add_argument("--workdir", default=None, help="default: build-py/demo-train (glyphs)")
@@ -263,7 +159,7 @@ def main(argv=None):
     p.add_argument("--ckpt-every", type=int, default=100)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--preview-every", type=int, default=250, help="0: no previews")
-    ARGS = args = p.parse_args(argv)
+    args = p.parse_args(argv)
     dg = data_module(args.data)
     defaults = GLYPH_DEFAULTS if args.data == "glyphs" else dg.TRAIN_DEFAULTS
     for key, value in defaults.items():
@@ -273,6 +169,17 @@ def main(argv=None):
             setattr(args, key, value)
     if isinstance(args.widths, str):
         args.widths = [int(w) for w in args.widths.split(",")]
+    return args
+
+
+def main(argv=None, doc=None):
+    args = parse_args(argv, doc)
+    return train(args)
+
+
+def train(args):
+    """Train as scripts/demo/train_demo.py describes; write args.out (EMA weights)."""
+    dg = data_module(args.data)
     preview_prompts = getattr(dg, "PREVIEW_PROMPTS", PREVIEW_PROMPTS)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -291,7 +198,7 @@ def main(argv=None):
     print(f"[train_demo] {args.data}: {args.num_images} pictures, {len(uniq) - 1} distinct "
           f"captions, rendered in {time.time() - t0:.1f} s", flush=True)
 
-    unet, t5 = build_models()
+    unet, t5 = build_models(args.seed, args.widths, dg.SIZE)
     unet.to(device).train()
     t5.to(device).train()
     params = list(unet.parameters()) + list(t5.parameters())
@@ -380,7 +287,7 @@ def main(argv=None):
             elapsed += time.time() - run_start
             swap_ema()
             unet.eval(); t5.eval()
-            x = sample_preview(unet, t5, tokenizer, preview_prompts, device)
+            x = sample_preview(unet, t5, tokenizer, preview_prompts, device, dg.SIZE)
             unet.train(); t5.train()
             swap_ema()
             path = os.path.join(args.workdir, f"preview_{done:06d}.png")
@@ -396,7 +303,3 @@ def main(argv=None):
         json.dump({"steps": args.steps, "training_seconds": round(total, 1)}, f)
     print(f"[train_demo] wrote {args.out} (EMA weights); {total / 60:.1f} min of training", flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

