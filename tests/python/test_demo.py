@@ -4,6 +4,7 @@ scripts/ keep to the layout of scripts/README.md (no edits of the module search 
 command importing another)."""
 import ast
 import glob
+import importlib.util
 import json
 import os
 import unittest
@@ -12,12 +13,7 @@ from anagram_py import if_configs
 from anagram_py.demo import data, diffusion, glyphs, objects
 from anagram_py.paths import ROOT
 
-try:
-    import diffusers  # noqa: F401
-    import transformers  # noqa: F401
-    HAVE_DIFFUSERS = True
-except ImportError:
-    HAVE_DIFFUSERS = False
+HAVE_DIFFUSERS = all(importlib.util.find_spec(m) for m in ("diffusers", "transformers"))
 
 
 def committed_manifest():

@@ -29,7 +29,6 @@ Captions are lower case and end with the class word, the concept the sampler's
 anti-segregation takes (the last word): "dog", "a dog", "a picture of a dog", "a drawing of
 a dog", "an emoji of a dog", "a red car", "a picture of a blue fish".
 """
-import colorsys
 import functools
 import math
 import os
