@@ -7,9 +7,22 @@
 namespace anagram::cli {
 
 Runner add_views_command(CLI::App& app) {
-  app.add_subcommand("views", "List the views (--view names, aliases and --view-arg)");
+  app.add_subcommand("views", "List the views (--view names, aliases and --view-arg)")
+      ->footer(
+          "Two kinds: permutation views move the picture's pixels (the anagrams of Visual "
+          "Anagrams);\nfactor views filter the noise estimate and the components are summed "
+          "(hybrid images\nand the other Factorized Diffusion views). One request uses views of "
+          "one kind, one per prompt\nfor factor views.");
   return []() {
+    bool first = true;
+    ViewKind current = ViewKind::kPermutation;
     for (const ViewInfo& info : list_views()) {
+      if (first || info.kind != current) {  // a heading per kind (the registry groups them)
+        std::printf("%s%s views:\n", first ? "" : "\n",
+                    info.kind == ViewKind::kFactor ? "Factor" : "Permutation");
+        first = false;
+        current = info.kind;
+      }
       std::string aliases;
       for (const auto& alias : info.aliases) aliases += (aliases.empty() ? "" : ", ") + alias;
       std::printf("%-14s %s\n", info.name.c_str(), info.description.c_str());

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs anagram's build dependencies (Debian 12+/Ubuntu 23.04+ packages) and builds it in
-# build/. Safe to re-run: packages already present are skipped, the build is incremental.
+# Installs anagram's build dependencies (Debian 12+/Ubuntu 23.04+ packages) and builds the
+# program, build/anagram, and nothing else (scripts/test.sh builds the tests and the
+# benchmark). Safe to re-run: packages already present are skipped, the build is incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,5 +25,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$(nproc)"
+cmake --build build --target anagram -j"$(nproc)"
 echo "setup: built build/anagram" >&2

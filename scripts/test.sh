@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+cmake --build build -j"$(nproc)"  # the tests, the tools they use and the benchmark
 # The demo model's tests need Python (.venv) and fonts; without them they are skipped.
 scripts/setup_demo.sh >/dev/null || echo "test: the Python set-up failed; demo model tests skipped" >&2
 scripts/setup_demo_objects.sh >/dev/null || echo "test: the object demo set-up failed; its training test fails" >&2

@@ -1,5 +1,5 @@
 // Stage II (64 -> 256) against a diffusers-based Python run of the same algorithm on the same
-// models and seed (scripts/golden_stage2.py: IF's super-resolution UNet and DDPM schedulers,
+// models and seed (scripts/golden/golden_stage2.py: IF's super-resolution UNet and DDPM schedulers,
 // stage I with the baseline mean, stage II with balancing and rectification as the published
 // Anagram-MTL sample_stage_2): the noise draws in the published order, the upscaled and
 // noise-augmented condition, the UNet batch, CLIP scores, weights, scale and every step.

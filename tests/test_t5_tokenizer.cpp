@@ -1,5 +1,5 @@
 // T5 tokenizer against transformers 4.35.2 T5Tokenizer (legacy) on the bundled tiny model
-// (tests/golden/t5_tokenizer.json, made by scripts/golden_t5_tokenizer.py).
+// (tests/golden/t5_tokenizer.json, made by scripts/golden/golden_t5_tokenizer.py).
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -16,11 +16,12 @@ CombinedPrediction weighted_combination(const TaskPredictions& tasks, const torc
 CombinedPrediction MeanCombiner::combine(const TaskPredictions& tasks) const {
   const int64_t n = tasks.eps.size(0);
   const auto options = tasks.eps.options();
+  const bool sum = reduction_ == Reduction::kSum;
   CombinedPrediction out;
-  // The mean itself, not sum(w * eps) with w = 1/N: it is what the published code computes.
-  out.eps = tasks.eps.mean(0, /*keepdim=*/true);
+  // The mean (or sum) itself, not sum(w * eps) with w = 1/N: what the published code computes.
+  out.eps = sum ? tasks.eps.sum(0, /*keepdim=*/true) : tasks.eps.mean(0, /*keepdim=*/true);
   out.variance = tasks.variance.mean(0, /*keepdim=*/true);
-  out.weights = torch::full({n}, 1.0 / static_cast<double>(n), options);
+  out.weights = torch::full({n}, sum ? 1.0 : 1.0 / static_cast<double>(n), options);
   out.scale = torch::ones({}, options);
   return out;
 }

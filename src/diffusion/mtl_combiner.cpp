@@ -15,8 +15,12 @@ nlohmann::json MtlOptions::to_json() const {
           {"min_score", min_score}};
 }
 
-MultiTaskCombiner::MultiTaskCombiner(MtlOptions options, TaskScorer scorer)
-    : options_(options), scorer_(std::move(scorer)) {
+MultiTaskCombiner::MultiTaskCombiner(MtlOptions options, TaskScorer scorer, Reduction reduction)
+    : options_(options), scorer_(std::move(scorer)), reduction_(reduction) {
+  if (options_.balance && reduction_ == Reduction::kSum) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "noise vector balancing is not defined for factorized views");
+  }
   if (options_.balance && !scorer_) {
     throw Error(ErrorKind::kInvalidArgument,
                 "noise vector balancing needs a bundle with a noise-aware CLIP");
@@ -45,7 +49,31 @@ torch::Tensor MultiTaskCombiner::rectification_scale(const torch::Tensor& eps,
   return variance.rsqrt();
 }
 
+namespace {
+
+const torch::Tensor& unfiltered(const TaskPredictions& tasks) {
+  return tasks.unfiltered_eps.defined() ? tasks.unfiltered_eps : tasks.eps;
+}
+
+}  // namespace
+
+torch::Tensor MultiTaskCombiner::sum_rectification_scale(const torch::Tensor& components,
+                                                         const torch::Tensor& unfiltered) {
+  const torch::Tensor own = unfiltered.pow(2).mean();  // the tasks' mean square
+  const torch::Tensor combined = components.sum(0).pow(2).mean();
+  return (own / combined).sqrt();
+}
+
 CombinedPrediction MultiTaskCombiner::combine(const TaskPredictions& tasks) const {
+  if (reduction_ == Reduction::kSum) {
+    const auto ones = torch::ones({tasks.eps.size(0)}, tasks.eps.options());
+    const torch::Tensor scale = options_.rectify
+                                    ? sum_rectification_scale(tasks.eps, unfiltered(tasks))
+                                    : torch::ones({}, ones.options());
+    CombinedPrediction out = weighted_combination(tasks, ones, scale);
+    out.variance = tasks.variance.mean(0, /*keepdim=*/true);  // as the published sampler
+    return out;
+  }
   const int64_t n = tasks.eps.size(0);
   const auto options = tasks.eps.options();
   torch::Tensor scores;

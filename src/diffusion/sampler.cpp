@@ -108,6 +108,8 @@ torch::Tensor MultiViewSampler::step(const DDPMScheduler& scheduler, const torch
   TaskPredictions tasks;
   const auto uncond_eps = uncond.narrow(1, 0, c);
   tasks.eps = uncond_eps + params.guidance_scale * (cond.narrow(1, 0, c) - uncond_eps);
+  tasks.unfiltered_eps = tasks.eps;
+  if (stage_.filters) tasks.eps = stage_.filters->apply_each(tasks.eps);
   tasks.variance = cond.narrow(1, c, c);
   tasks.view_inputs = view_inputs.narrow(1, 0, stage_.scored_channels);
   tasks.step_index = index;

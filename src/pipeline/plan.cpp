@@ -6,6 +6,7 @@
 #include "anagram/core/error_text.h"
 #include "anagram/diffusion/antiseg.h"
 #include "anagram/models/text_encoder.h"
+#include "anagram/views/factor.h"
 
 namespace anagram {
 namespace {
@@ -24,15 +25,47 @@ void check_views_fit(const std::vector<Task>& tasks, int64_t size, const std::st
   }
 }
 
+// A factorized view's filter must fit the stage's pictures (its kernel scales with them).
+void check_filters_fit(const std::vector<Task>& tasks, const StagePlan& stage) {
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    try {
+      static_cast<const FactorView&>(*tasks[k].view).check_filter_size(stage.size);
+    } catch (const Error& e) {
+      throw Error(ErrorKind::kInvalidArgument, "views[" + std::to_string(k) + "]",
+                  e.detail() + " (stage " + std::to_string(stage.stage) + ")");
+    }
+  }
+}
+
+// One request takes views of one kind: permutations are averaged, factorized views summed.
+Reduction reduction_of(const std::vector<Task>& tasks) {
+  const ViewKind first = tasks.front().view->kind();
+  for (size_t k = 1; k < tasks.size(); ++k) {
+    if (tasks[k].view->kind() != first) {
+      const Task& factor = first == ViewKind::kFactor ? tasks.front() : tasks[k];
+      const Task& permutation = first == ViewKind::kFactor ? tasks[k] : tasks.front();
+      throw Error(ErrorKind::kInvalidArgument, "views[" + std::to_string(k) + "]",
+                  "'" + factor.view->name() +
+                      "' is a factorized view (it filters the noise "
+                      "estimate) and '" +
+                      permutation.view->name() +
+                      "' a permutation (it moves pixels); one request takes views of one kind "
+                      "(with factorized views, give one --view per --prompt)");
+    }
+  }
+  return first == ViewKind::kFactor ? Reduction::kSum : Reduction::kMean;
+}
+
 // The request's stage count against the bundle's cascade (0: every stage it has).
 int resolve_stage_count(GenerateRequest& r, const Manifest& manifest) {
   const int available = static_cast<int>(manifest.stages.size());
   if (r.stages == 0) r.stages = available;
   if (r.stages > available) {
-    throw Error(ErrorKind::kInvalidArgument, "stages",
-                "bundle '" + printable(manifest.name) +
-                    "' has no stage II (super-resolution) "
-                    "model; use stages 1 or a bundle exported with scripts/export/export_if.py --stage2");
+    throw Error(
+        ErrorKind::kInvalidArgument, "stages",
+        "bundle '" + printable(manifest.name) +
+            "' has no stage II (super-resolution) "
+            "model; use stages 1 or a bundle exported with scripts/export/export_if.py --stage2");
   }
   return r.stages;
 }
@@ -77,6 +110,12 @@ void plan_method(GenerationPlan& plan, const Manifest& manifest) {
   const GenerateRequest& r = plan.request;
   const bool mtl = r.method == Method::kMtl;
   plan.balance = mtl && r.mtl.balance;
+  if (plan.balance && plan.factorized()) {
+    plan.balance = false;
+    plan.notes.push_back(
+        "noise vector balancing is not defined for factorized views (reweighting the "
+        "components would break their sum to the picture): equal weights (docs/method_notes.md)");
+  }
   if (plan.balance && !manifest.clip) {
     plan.balance = false;
     plan.notes.push_back("bundle '" + printable(manifest.name) +
@@ -140,6 +179,7 @@ GenerationPlan plan_generation(const GenerateRequest& request, const Manifest& m
   GenerationPlan plan;
   plan.request = request;
   plan.tasks = resolve_tasks(plan.request);
+  plan.reduction = reduction_of(plan.tasks);
   const int count = resolve_stage_count(plan.request, manifest);
   for (int i = 0; i < count; ++i) {
     StagePlan stage = plan_stage(plan.request, manifest.stages[static_cast<size_t>(i)]);
@@ -147,7 +187,15 @@ GenerationPlan plan_generation(const GenerateRequest& request, const Manifest& m
     check_views_fit(
         plan.tasks, stage.size,
         "the " + side + "x" + side + " pictures of stage " + std::to_string(stage.stage));
+    if (plan.factorized()) check_filters_fit(plan.tasks, stage);
     plan.stages.push_back(std::move(stage));
+  }
+  std::vector<ViewPtr> views;
+  for (const auto& task : plan.tasks) views.push_back(task.view);
+  if (plan.factorized() && !filters_sum_to_identity(views, plan.stages.front().size)) {
+    plan.notes.push_back(
+        "the factorized views' filters do not sum to the identity: the "
+        "picture is not the sum of its components");
   }
   plan_method(plan, manifest);
   plan_concepts(plan, manifest, tokenizer);

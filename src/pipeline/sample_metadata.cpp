@@ -60,7 +60,10 @@ json stage_json(const GenerationPlan& plan, const StagePlan& stage, const StageR
 json method_json(const GenerationPlan& plan) {
   const GenerateRequest& request = plan.request;
   const bool mtl = request.method == Method::kMtl;
-  json method = {{"name", method_name(request.method)}, {"combiner", mtl ? "mtl" : "mean"}};
+  const bool sum = plan.factorized();
+  json method = {{"name", method_name(request.method)},
+                 {"combiner", mtl ? (sum ? "mtl-sum" : "mtl") : (sum ? "sum" : "mean")},
+                 {"reduction", sum ? "sum" : "mean"}};
   if (mtl) {
     MtlOptions options = request.mtl;
     options.balance = plan.balance;

@@ -170,6 +170,11 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
     map_views.emplace(views_, plan_.attention_resolution, plan_.attention_resolution, device_);
   }
   auto [spec, x] = start_of(stage, picture, noise);
+  std::optional<FilterStack> filters;
+  if (plan_.factorized()) {
+    filters.emplace(views_, stage.size, device_);
+    spec.filters = &*filters;
+  }
   DeviceRecords records;
   MultiViewSampler sampler(denoiser(unet, result.timing, stage.save_attention ? &records : nullptr,
                                     map_views ? &*map_views : nullptr),
@@ -210,7 +215,10 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
 
   // 4. To the host, once: the picture, the picture under each view, the records.
   result.image = picture.squeeze(0).to(torch::kCPU, torch::kFloat);
-  result.seen = views.apply_each(picture).to(torch::kCPU, torch::kFloat);
+  // What each task's viewer sees: the picture through its view, or a factorized view's
+  // rendering (the low pass from afar, the grayscale picture, ...).
+  result.seen = (filters ? filters->render_each(picture) : views.apply_each(picture))
+                    .to(torch::kCPU, torch::kFloat);
   result.records.weights = stacked_on_host(records.weights);
   result.records.scales = stacked_on_host(records.scales);
   result.records.clip_scores = stacked_on_host(records.scores);

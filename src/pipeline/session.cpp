@@ -216,13 +216,13 @@ Sample Session::generate(const GenerationPlan& plan, int index, const RunOptions
   // 2. The method, over the session's models.
   std::unique_ptr<NoiseCombiner> combiner;
   if (plan.request.method == Method::kBaseline) {
-    combiner = std::make_unique<MeanCombiner>();
+    combiner = std::make_unique<MeanCombiner>(plan.reduction);
   } else {
     MtlOptions mtl = plan.request.mtl;
     mtl.balance = plan.balance;
     TaskScorer scorer;
     if (plan.balance) scorer = clip_task_scorer(*impl_->clip, prompts, !mtl.exact_clip_input);
-    combiner = std::make_unique<MultiTaskCombiner>(mtl, std::move(scorer));
+    combiner = std::make_unique<MultiTaskCombiner>(mtl, std::move(scorer), plan.reduction);
   }
   std::vector<const UNet*> unets;
   for (const auto& unet : impl_->unets) unets.push_back(&unet);

@@ -23,7 +23,17 @@
   X(pixel_permute)           \
   X(inner_circle)            \
   X(square_hinge)            \
-  X(jigsaw)
+  X(jigsaw)                  \
+  X(low_pass)                \
+  X(high_pass)               \
+  X(triple_low_pass)         \
+  X(triple_medium_pass)      \
+  X(triple_high_pass)        \
+  X(grayscale)               \
+  X(color)                   \
+  X(motion)                  \
+  X(motion_res)              \
+  X(scale)
 
 namespace anagram {
 namespace views_detail {

@@ -5,7 +5,9 @@
 // estimate eps_k and a variance estimate var_k for the same image. A combiner picks weights
 // alpha_k (summing to 1) and a scale c, and returns (docs/algorithm.md step 7)
 //   eps = c * sum_k alpha_k eps_k,   var = sum_k alpha_k var_k.
-// MeanCombiner is the baseline of Geng et al. (alpha_k = 1/N, c = 1).
+// MeanCombiner is the baseline of Geng et al. (alpha_k = 1/N, c = 1). Factorized views
+// (views/factor.h) reduce by summing instead: their estimates are filtered components of one
+// estimate (alpha_k = 1; the variance is still the mean, as the published sampler has it).
 #pragma once
 
 #include <torch/types.h>
@@ -16,7 +18,10 @@ namespace anagram {
 
 // What a combiner sees at one denoising step. All tensors live on the sampling device.
 struct TaskPredictions {
-  torch::Tensor eps;          // (N, C, S, S) float32: CFG-guided noise estimate per task
+  torch::Tensor eps;  // (N, C, S, S) float32: CFG-guided noise estimate per task
+  // The same before factorized views' filters (equal to eps for permutation views): what
+  // rectifying a sum of components compares it with.
+  torch::Tensor unfiltered_eps;
   torch::Tensor variance;     // (N, C, S, S) float32: learned-range variance channels per task
   torch::Tensor view_inputs;  // (N, C, S, S) float32: X_k = v_k(x), what task k's UNet saw
   int step_index = 0;         // 0-based index into the schedule
@@ -32,6 +37,10 @@ struct CombinedPrediction {
   torch::Tensor scores;    // (N) float32 task scores s_k where balancing used them, else undefined
 };
 
+// How the tasks' estimates are reduced: permutation views average them (Visual Anagrams),
+// factorized views sum their filtered components (Factorized Diffusion, reduction='sum').
+enum class Reduction { kMean, kSum };
+
 class NoiseCombiner {
  public:
   virtual ~NoiseCombiner() = default;
@@ -39,11 +48,16 @@ class NoiseCombiner {
   virtual CombinedPrediction combine(const TaskPredictions& tasks) const = 0;
 };
 
-// Geng et al.'s reduction: the plain mean of the tasks' estimates.
+// The baseline: Geng et al.'s plain mean of the tasks' estimates, or (kSum) the plain sum of
+// factorized components.
 class MeanCombiner final : public NoiseCombiner {
  public:
-  std::string name() const override { return "mean"; }
+  explicit MeanCombiner(Reduction reduction = Reduction::kMean) : reduction_(reduction) {}
+  std::string name() const override { return reduction_ == Reduction::kSum ? "sum" : "mean"; }
   CombinedPrediction combine(const TaskPredictions& tasks) const override;
+
+ private:
+  Reduction reduction_;
 };
 
 // eps = scale * sum_k weights_k eps_k, var = sum_k weights_k var_k, without leaving the device.

@@ -50,18 +50,28 @@ struct MtlOptions {
 class MultiTaskCombiner final : public NoiseCombiner {
  public:
   // `scorer` may be empty when balancing is off. Throws Error(kInvalidArgument) otherwise.
-  explicit MultiTaskCombiner(MtlOptions options, TaskScorer scorer = {});
+  // Reduction::kSum (factorized views): eps = c * e with e = sum_k f_k(eps_k), weights 1, and
+  // c = sqrt(mean_k mean(eps_k^2) / mean(e^2)) over the unfiltered estimates: the sum gets the
+  // tasks' own second moment, as the mean's rectification gives it unit variance (c = 1 when
+  // every task estimates the same noise and the filters sum to the identity). Balancing is
+  // not defined for it (reweighting components breaks their sum to the identity) and throws.
+  explicit MultiTaskCombiner(MtlOptions options, TaskScorer scorer = {},
+                             Reduction reduction = Reduction::kMean);
 
-  std::string name() const override { return "mtl"; }
+  std::string name() const override { return reduction_ == Reduction::kSum ? "mtl-sum" : "mtl"; }
   CombinedPrediction combine(const TaskPredictions& tasks) const override;
 
   // Exposed for tests: the weights from scores at a step, and the rectification scale.
   torch::Tensor balancing_weights(const torch::Tensor& scores, int step_index, int num_steps) const;
   static torch::Tensor rectification_scale(const torch::Tensor& eps, const torch::Tensor& weights);
+  // The kSum counterpart: components f_k(eps_k) and unfiltered eps_k, (N, C, S, S) -> ().
+  static torch::Tensor sum_rectification_scale(const torch::Tensor& components,
+                                               const torch::Tensor& unfiltered);
 
  private:
   MtlOptions options_;
   TaskScorer scorer_;
+  Reduction reduction_;
 };
 
 }  // namespace anagram

@@ -29,6 +29,7 @@
 #include "anagram/diffusion/combiner.h"
 #include "anagram/diffusion/ddpm_scheduler.h"
 #include "anagram/diffusion/noise_source.h"
+#include "anagram/views/factor.h"
 #include "anagram/views/views.h"
 
 namespace anagram {
@@ -57,6 +58,11 @@ struct StageSpec {
   torch::Tensor class_label;
   // The combiner scores (CLIP) the first `scored_channels` channels of each view's input.
   int64_t scored_channels = 3;
+  // Factorized views: their filters at this stage's size, applied to each task's guided noise
+  // estimate before the combiner sums them (views/factor.h), or null for permutation views.
+  // Filters are linear, so filtering after guidance equals the published filtering of both
+  // halves. Not owned; on the views' device.
+  const FilterStack* filters = nullptr;
 
   static StageSpec base(DDPMSchedulerConfig scheduler, int64_t channels = 3, int64_t size = 64);
 };

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "anagram/diffusion/combiner.h"
 #include "anagram/models/bundle.h"
 #include "anagram/models/scheduler_config.h"
 #include "anagram/pipeline/request.h"
@@ -51,8 +52,11 @@ struct GenerationPlan {
   GenerateRequest request;  // as resolved: stages, stage II steps/guidance and noise level set
   std::vector<Task> tasks;
   std::vector<StagePlan> stages;  // in cascade order
-  // The method as it will run (balancing falls back to equal weights without a CLIP;
-  // anti-segregation needs two tasks).
+  // The views' kind decides the reduction: permutation views average the tasks' estimates,
+  // factorized views (views/factor.h) sum their filtered components.
+  Reduction reduction = Reduction::kMean;
+  // The method as it will run (balancing falls back to equal weights without a CLIP and for
+  // factorized views; anti-segregation needs two tasks).
   bool balance = false;
   // The concept maps' side R (the UNet's attention query grid) where a stage uses them, else 0.
   int64_t attention_resolution = 0;
@@ -61,6 +65,7 @@ struct GenerationPlan {
 
   bool antiseg() const;  // any stage runs anti-segregation
   bool needs_clip() const { return balance; }
+  bool factorized() const { return reduction == Reduction::kSum; }
   int num_stages() const { return static_cast<int>(stages.size()); }
 };
 

@@ -39,6 +39,13 @@ namespace anagram {
 // `signed_channels` value meaning "the sign applies to every channel" (the exact inverse).
 inline constexpr int64_t kAllChannels = -1;
 
+// The two kinds of views, which one request never mixes.
+enum class ViewKind {
+  kPermutation,  // moves the pixels of the model's input; the tasks' estimates are averaged
+  kFactor,       // filters the noise estimate (views/factor.h); the estimates are summed
+};
+std::string to_string(ViewKind kind);  // "permutation" | "factor"
+
 // One view. Immutable after construction; index tensors are computed once per (H, W, device)
 // and cached (guarded by a mutex).
 class View {
@@ -61,6 +68,7 @@ class View {
   std::string spec() const;
   // +1, or -1 for views that negate (negate).
   virtual int sign() const { return 1; }
+  virtual ViewKind kind() const { return ViewKind::kPermutation; }
 
   // Throws Error(kInvalidArgument) with a clear message when the view is not defined on an
   // HxW grid (e.g. a 90-degree rotation of a non-square grid, patch_permute n not dividing H).
@@ -158,6 +166,7 @@ struct ViewInfo {
   std::string description;           // one line
   std::string arg_help;              // what the argument means; "" if the view takes none
   std::string arg_default;           // the default argument; "" if the view takes none
+  ViewKind kind = ViewKind::kPermutation;
 };
 
 // Makes a view by canonical name or alias (case-insensitive, '-' is read as '_'). `arg` is the
