@@ -5,7 +5,7 @@ Usage:
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python scripts/demo/evaluate_demo.py \
         [--data glyphs|objects] \
         [--anagram build/anagram] [--bundle models/demo-glyphs] [--judge models/demo-judge/judge.pt] \
-        [--pairs nz,69,mw] [--seeds 20] [--configs baseline,full,no-antiseg,no-balance,no-rectify] \
+        [--pairs nz,69,mw] [--views V1,V2] [--calibrate N] [--seeds 20] [--configs baseline,full,no-antiseg,no-balance,no-rectify] \
         [--steps 30] [--out build-py/demo-eval] [--markdown FILE] [--grid FILE] \
         [--min-share 0.8] [--jobs 2] [--segregation]
 
@@ -14,6 +14,21 @@ models/demo-objects-judge/judge.pt, --pairs dogcat,rabbitduck,horsebird,housetre
 build-py/demo-objects-eval; the judge names 16 objects + "other",
 scripts/anagram_py/demo/objects.py) and --segregation on. A pair may name another view than its own: dogcat@flip,
 dogcat@rotate_cw.
+
+Factorized views (docs/factorized_views.md): "nz@low_pass+high_pass" gives each prompt its
+own view (`anagram gen --view low_pass --view high_pass`: "the letter n" from afar, "the
+letter z" up close), and --views low_pass,high_pass does so for every pair of --pairs
+without an @view (grayscale,color likewise). The judge sees what a viewer sees, the view
+picture the program wrote: for low_pass the low-pass rendering, for grayscale the channel
+mean, for high_pass and color the picture itself (the evaluation checks that its own
+filters give the program's view pictures). A further column judges the component alone,
+for high_pass the picture minus its low pass and for color the picture minus its
+grayscale, each stretched to [-1, 1]; two more give the judge's mean probability of each
+view's glyph and the mean absolute difference (of 255) from the baseline's picture of the
+same seed. With factorized views the run ends with a judge
+calibration (--calibrate N pictures, default 320; 0 for none): the judge on glyphs of the
+diffusion model's training fonts as drawn, rendered and filtered, and on made-up hybrids
+(low pass of glyph A + high pass of glyph B), which says what the judge can tell at all.
 
 --segregation: also measures how often the two concepts are drawn in separate halves of
 the picture (the failure anti-segregation exists for). For each split of the anagram into

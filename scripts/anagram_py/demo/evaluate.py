@@ -9,12 +9,14 @@ import math
 import os
 import subprocess
 import time
+from collections import Counter
 
 import numpy as np
 import torch
 from PIL import Image
 
 from ..paths import ROOT
+from . import factor_views as fv
 from . import glyphs, objects
 
 GLYPH_PAIRS = {  # name -> (prompt upright, prompt of the view, view)
@@ -74,7 +76,8 @@ def sample_dirs(out):
 
 
 def pair_spec(pairs, spec):
-    """"name" or "name@view" -> (prompt 1, prompt 2, view), name one of `pairs`."""
+    """"name", "name@view" or "name@view1+view2" -> (prompt 1, prompt 2, view), name one of
+    `pairs`; view is the pair's own view, the one named, or "view1+view2" (see pair_views)."""
     name, _, view = spec.partition("@")
     if name not in pairs:
         raise SystemExit(f"unknown pair {name!r}; known: {', '.join(pairs)}")
@@ -82,8 +85,27 @@ def pair_spec(pairs, spec):
     return p1, p2, view or own
 
 
+def pair_views(pairs, spec):
+    """(prompt 1, prompt 2, views): views the list of --view options `anagram gen` gets: one
+    view (prompt 1 upright, prompt 2 under the view) or, for "name@view1+view2", a view per
+    prompt (e.g. low_pass+high_pass: prompt 1 from afar, prompt 2 up close)."""
+    p1, p2, view = pair_spec(pairs, spec)
+    views = view.split("+")
+    if len(views) > 2 or not all(views):
+        raise SystemExit(f"pair {spec!r}: name@view or name@view1+view2")
+    return p1, p2, views
+
+
+def with_views(pairs_arg, views):
+    """--views V1,V2: every pair of --pairs without its own @view gets @V1+V2."""
+    if not views:
+        return pairs_arg
+    joined = "+".join(v.strip() for v in views.split(","))
+    return ",".join(p if "@" in p else f"{p}@{joined}" for p in pairs_arg.split(","))
+
+
 def generate(args, pairs, pair, config, out):
-    p1, p2, view = pair_spec(pairs, pair)
+    p1, p2, views = pair_views(pairs, pair)
     have = [d for d in sample_dirs(out) if len(glob.glob(os.path.join(d, "view_*.png"))) == 2]
     if len(have) >= args.seeds:
         return have[:args.seeds], 0.0
@@ -91,7 +113,7 @@ def generate(args, pairs, pair, config, out):
         raise SystemExit(f"{out} holds {len(have)} of {args.seeds} complete samples; "
                          "delete it to make them again")
     cmd = [args.anagram, "gen", "--bundle", args.bundle, "--prompt", p1, "--prompt", p2,
-           "--view", view, "--steps", str(args.steps), "--seed", "0",
+           *[a for v in views for a in ("--view", v)], "--steps", str(args.steps), "--seed", "0",
            "--num-samples", str(args.seeds), "--threads", "1", "--out", out] + CONFIGS[config]
     t0 = time.time()
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -119,6 +141,95 @@ def judge_sample(dg, judge, classes, d, prompts):
         pred = judge(x).argmax(1).tolist()
     named = [classes[i] for i in pred]
     return [named[k] == dg.class_of_prompt(prompts[k]) for k in range(len(prompts))], named
+
+
+def share(k, n):
+    """"k/n = share [Wilson 95% interval]", the table's cell."""
+    lo, hi = wilson(k, n)
+    return f"{k}/{n} = {k / n if n else 0:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def check_renderings(d, views, size):
+    """The anagram of sample folder d under each factorized view, as factor_views renders it,
+    must be the view picture the program wrote (to within PNG rounding): else the evaluation's
+    filters (and so its components) are not the program's (e.g. another --view-arg)."""
+    anagram = load_view(os.path.join(d, "anagram.png"), size)
+    for view, path in zip(views, view_files(d)):
+        if not fv.is_factor(view):
+            continue
+        diff = (fv.render(view, anagram) - load_view(path, size)).abs().max().item()
+        if diff > 2.5 / 127.5:
+            raise SystemExit(f"{path}: the evaluation's {view} rendering differs from the "
+                             f"program's by {diff * 127.5:.1f} levels of 255")
+    return anagram
+
+
+def judge_components(dg, judge, classes, d, prompts, views):
+    """For each view with a component of its own (high_pass, color): is the component alone
+    (the picture minus its low pass, or minus its grayscale; normalise()d) judged as the
+    view's prompt? {view index: (hit, named class)}."""
+    anagram = check_renderings(d, views, dg.SIZE)
+    ks = [k for k, v in enumerate(views) if fv.has_own_component(v)]
+    if not ks:
+        return {}
+    pics = torch.stack([fv.normalise(fv.component(views[k], anagram)) for k in ks])
+    with torch.no_grad():
+        pred = judge(pics).argmax(1).tolist()
+    return {k: (classes[i] == dg.class_of_prompt(prompts[k]), classes[i])
+            for k, i in zip(ks, pred)}
+
+
+def target_probabilities(dg, judge, classes, d, prompts):
+    """The judge's probability of each view's prompt on the view pictures of sample folder d."""
+    x = torch.stack([load_view(v, dg.SIZE) for v in view_files(d)])
+    with torch.no_grad():
+        prob = judge(x).softmax(1)
+    return [prob[k, classes.index(dg.class_of_prompt(p))].item() for k, p in enumerate(prompts)]
+
+
+def mean_difference(dirs, reference):
+    """The mean absolute difference, in levels of 255, between the anagrams of two cells, seed
+    by seed (how much a configuration changes the baseline's pictures)."""
+    diffs = [np.abs(np.asarray(Image.open(os.path.join(a, "anagram.png")).convert("RGB"), np.float32)
+                    - np.asarray(Image.open(os.path.join(b, "anagram.png")).convert("RGB"),
+                                 np.float32)).mean() for a, b in zip(dirs, reference)]
+    return float(np.mean(diffs))
+
+
+def calibrate(dg, judge, classes, n, view_pairs, seed=20261204):
+    """How well the judge reads what the factorized views show, on pictures of the diffusion
+    model's training fonts (the judge never saw them; no diffusion model involved): the
+    glyph as drawn, its renderings and components, and made-up hybrids
+    component(view 1, glyph A) + component(view 2, glyph B) (B another class), clamped to
+    [-1, 1], whose view 1 should read A and view 2 B. Rows (what, shown as, hits, n)."""
+    imgs, labels, _, _ = dg.make_dataset(n, dg.TRAIN_SOURCE, seed, with_captions=False)
+    x = imgs.float() / 127.5 - 1
+    ids = torch.tensor([classes.index(dg.CLASSES[i]) for i in labels.tolist()])
+    b, ids_b = x.roll(1, 0), ids.roll(1, 0)          # classes are balanced: i % K, so B != A
+    with torch.no_grad():
+        def hits(pics, target):
+            return (judge(pics).argmax(1) == target)
+        rows = [("a glyph", "as drawn", int(hits(x, ids).sum()), n)]
+        singles = sorted({v for pair in view_pairs for v in pair if fv.is_factor(v)},
+                         key=fv.FACTOR_VIEWS.index)
+        for v in singles:
+            if fv.render(v, x) is not x:
+                rows.append(("a glyph", f"{v} rendering", int(hits(fv.render(v, x), ids).sum()), n))
+            if fv.has_own_component(v):
+                rows.append(("a glyph", f"{v} component alone, normalised",
+                             int(hits(fv.normalise(fv.component(v, x)), ids).sum()), n))
+        for v1, v2 in view_pairs:
+            h = (fv.component(v1, x) + fv.component(v2, b)).clamp(-1, 1)
+            what = f"made-up {v1}+{v2} hybrid (A {v1}, B {v2})"
+            h1, h2 = hits(fv.render(v1, h), ids), hits(fv.render(v2, h), ids_b)
+            rows.append((what, f"{v1} rendering reads A", int(h1.sum()), n))
+            rows.append((what, f"{v2} rendering reads B", int(h2.sum()), n))
+            rows.append((what, "both", int((h1 & h2).sum()), n))
+            rows.append((what, f"{v2} rendering reads A", int(hits(fv.render(v2, h), ids).sum()), n))
+            if fv.has_own_component(v2):
+                rows.append((what, f"{v2} component alone reads B",
+                             int(hits(fv.normalise(fv.component(v2, h)), ids_b).sum()), n))
+    return rows
 
 
 def apply_view(x, view):
@@ -177,6 +288,13 @@ def parse_args(argv=None, doc=None):
     p.add_argument("--bundle", default=None, help="default: models/demo-glyphs (glyphs)")
     p.add_argument("--judge", default=None, help="default: models/demo-judge/judge.pt (glyphs)")
     p.add_argument("--pairs", default=None, help="default: nz,69,mw (glyphs)")
+    p.add_argument("--views", default=None,
+                   help="V1,V2: the views of every pair without its own @view, one per prompt "
+                        "(e.g. low_pass,high_pass: prompt 1 from afar, prompt 2 up close)")
+    p.add_argument("--calibrate", type=int, default=None,
+                   help="judge N pictures of the model's training fonts as the factorized "
+                        "views show them, and made-up hybrids (default: 320 when a pair has "
+                        "factorized views, else 0)")
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--configs", default="baseline,full,no-antiseg,no-balance,no-rectify")
     p.add_argument("--steps", type=int, default=30)
@@ -202,6 +320,7 @@ def parse_args(argv=None, doc=None):
             setattr(args, key, value if key == "pairs" else os.path.join(ROOT, value))
     if args.segregation is None:
         args.segregation = args.data == "objects"
+    args.pairs = with_views(args.pairs, args.views)
     return args
 
 
@@ -214,6 +333,8 @@ def main(argv=None, doc=None):
         classes = json.load(f)["classes"]
     pairs, configs = args.pairs.split(","), args.configs.split(",")
     rows, failed, grid_rows = [], [], []
+    view_pairs = [tuple(pair_views(pairs_known, pair)[2]) for pair in pairs]
+    factor = any(fv.is_factor(v) for vp in view_pairs for v in vp)
     cells_todo = [(pair, config) for pair in pairs for config in configs]
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         made = {pc: pool.submit(generate, args, pairs_known, pc[0], pc[1],
@@ -223,14 +344,33 @@ def main(argv=None, doc=None):
         for config in configs:
             dirs, secs = made[(pair, config)]
             p1, p2, view = pair_spec(pairs_known, pair)
+            views = pair_views(pairs_known, pair)[2]
             prompts = (p1, p2)
-            hits = np.array([judge_sample(dg, judge, classes, d, prompts)[0] for d in dirs])
+            judged = [judge_sample(dg, judge, classes, d, prompts) for d in dirs]
+            hits = np.array([j[0] for j in judged])
             n = len(dirs)
             k = hits.sum(0).tolist() + [int(hits.all(1).sum())]
-            cells = []
-            for kk in k:
-                lo, hi = wilson(kk, n)
-                cells.append(f"{kk}/{n} = {kk / n:.2f} [{lo:.2f}, {hi:.2f}]")
+            cells = [share(kk, n) for kk in k]
+            if factor:
+                comps = [judge_components(dg, judge, classes, d, prompts, views) for d in dirs]
+                ks = sorted(comps[0]) if comps else []
+                cells.append("; ".join(f"{views[kk]}: " + share(sum(c[kk][0] for c in comps), n)
+                                       for kk in ks) or "-")
+                probs = np.array([target_probabilities(dg, judge, classes, d, prompts)
+                                  for d in dirs])
+                cells.append(" / ".join(f"{m:.2f}" for m in probs.mean(0)))
+                ref = made.get((pair, "baseline"), (None,))[0]
+                cells.append(f"{mean_difference(dirs, ref):.1f}" if ref and config != "baseline"
+                             else "-")
+                said = [Counter(j[1][kk] for j in judged) for kk in range(2)]
+                print(f"[evaluate_demo] {pair} {config}: the judge named "
+                      + "; ".join(f"view {kk} ({views[kk] if kk < len(views) else view}) "
+                                  + ", ".join(f"{c} {m}" for c, m in said[kk].most_common(4))
+                                  for kk in range(2))
+                      + "".join(f"; {views[kk]} component alone "
+                                + ", ".join(f"{c} {m}" for c, m in
+                                            Counter(cc[kk][1] for cc in comps).most_common(4))
+                                for kk in ks), flush=True)
             if args.segregation:
                 scores = [segregation_score(dg, judge, classes, d, prompts, view)[0] for d in dirs]
                 seg = sum(sc >= 0.5 for sc in scores)
@@ -239,8 +379,9 @@ def main(argv=None, doc=None):
                 cells.append(f"{np.mean(scores):.2f}")
             rows.append((pair, config, cells))
             print(f"[evaluate_demo] {pair} {config}: view 0 {cells[0]}; view 1 {cells[1]}; "
-                  f"both {cells[2]}" + (f"; segregated {cells[3]}, mean score {cells[4]}"
+                  f"both {cells[2]}" + (f"; segregated {cells[-2]}, mean score {cells[-1]}"
                                         if args.segregation else "")
+                  + (f"; {cells[3]} component alone" if factor else "")
                   + (f" (generated in {secs:.0f} s)" if secs else ""), flush=True)
             if args.min_share is not None and min(k[:2]) < args.min_share * n:
                 failed.append(f"{pair} {config}")
@@ -248,11 +389,25 @@ def main(argv=None, doc=None):
                 grid_rows.append((pair, config, dirs[:args.grid_seeds]))
     lines = ["| pair (view) | method | view 1 recognised | view 2 recognised | both |",
              "|---|---|---|---|---|"]
+    if factor:
+        lines = [lines[0] + " up close / in colour: the component alone (normalised) |"
+                 " mean judged p(view 1 glyph) / p(view 2 glyph) |"
+                 " mean abs. difference from baseline (of 255) |",
+                 lines[1] + "---|---|---|"]
     if args.segregation:
         lines = [lines[0] + " segregated | mean segregation score |", lines[1] + "---|---|"]
     for pair, config, cells in rows:
         p1, p2, view = pair_spec(pairs_known, pair)
         lines.append(f"| {p1} / {p2} ({view}) | {config} | " + " | ".join(cells) + " |")
+    n_cal = args.calibrate if args.calibrate is not None else (320 if factor else 0)
+    if n_cal:
+        factor_pairs = [vp for vp in dict.fromkeys(view_pairs)
+                        if len(vp) == 2 and all(fv.is_factor(v) for v in vp)]
+        lines += ["", f"Judge calibration: {n_cal} pictures in the diffusion model's training "
+                  "fonts (no diffusion model involved)", "",
+                  "| pictures | shown as | judged correct |", "|---|---|---|"]
+        lines += [f"| {what} | {how} | {share(kk, nn)} |"
+                  for what, how, kk, nn in calibrate(dg, judge, classes, n_cal, factor_pairs)]
     table = "\n".join(lines)
     print(table)
     if args.markdown:
