@@ -91,6 +91,11 @@ def named_files(m):
     if isinstance(clip, dict):
         for key in ("image_encoder", "text_encoder", "bpe_vocab"):
             add(clip.get(key))
+    stage3 = m.get("stage3")  # optional, docs/stage3.md (the C++ program does not read it yet)
+    if isinstance(stage3, dict):
+        for key in ("unet", "text_encoder", "vae_decoder"):
+            add(stage3.get(key, {}).get("file"))
+        add(stage3.get("tokenizer", {}).get("bpe_vocab"))
     return names
 
 

@@ -168,6 +168,9 @@ def keep_other_parts(outdir, tmp, manifest, keep_stage2=True):
         if not os.path.exists(dst) and os.path.isfile(src):
             shutil.copy2(src, dst)
             log(f"  keeping file {name} of the existing bundle")
+        elif not os.path.exists(dst) and os.path.isdir(src):  # e.g. stage3/ (docs/stage3.md)
+            shutil.copytree(src, dst)
+            log(f"  keeping folder {name} of the existing bundle")
     return manifest
 
 
