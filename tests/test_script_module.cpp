@@ -56,6 +56,11 @@ TEST_F(ScriptModuleTest, TensorMathLoads) {
 def forward(self, x: Tensor) -> Tensor:
     return torch.softmax(x * 2.0 + 1.0, dim=-1).sum(0)
 )"));
+  // Saved code writes a device constant as torch.device("cpu").
+  EXPECT_NO_THROW(load(R"(
+def forward(self, x: Tensor, scale: float = 0.5) -> Tensor:
+    return x.to(torch.device("cpu")) * scale
+)"));
 }
 
 TEST_F(ScriptModuleTest, FileOperatorsAreRefusedWhereverTheyHide) {

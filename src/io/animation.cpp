@@ -306,6 +306,8 @@ Animation animate_tasks(const RgbImage& picture, const std::vector<Task>& tasks,
 void write_png_frames(const FrameSource& frames, const std::filesystem::path& folder) {
   namespace fs = std::filesystem;
   const fs::path parent = folder.has_parent_path() ? folder.parent_path() : ".";
+  std::error_code ec;
+  fs::create_directories(parent, ec);  // as the folder itself would have been
   std::string pattern = (parent / ("." + folder.filename().string() + ".tmp-XXXXXX")).string();
   if (mkdtemp(pattern.data()) == nullptr) {
     throw Error(ErrorKind::kIo,

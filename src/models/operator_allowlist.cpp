@@ -27,6 +27,8 @@ const std::unordered_set<std::string>& allowed_operators() {
       "prim::If",
       "prim::Loop",
       "prim::device",
+      // torch.device("cuda:0"): how saved code writes a device constant; a Device from a string.
+      "aten::device",
       "prim::dtype",
       "prim::layout",
       "prim::NumToTensor",
