@@ -100,7 +100,7 @@ Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
         require_webp();
       }
       refuse_existing_output(out.string(), "out", o->force);
-    } else if (fs::exists(o->png_frames, ec)) {
+    } else if (fs::exists(fs::symlink_status(o->png_frames, ec))) {
       throw Error(ErrorKind::kInvalidArgument, "png-frames",
                   "'" + quote_for_error(o->png_frames) + "' exists; give a new folder");
     }
@@ -110,8 +110,11 @@ Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
     } else if (const auto path = CaptionFont::default_path()) {
       font = CaptionFont::load(*path);
     } else if (!global.quiet) {
-      std::cerr << "anagram: warning: no TrueType font found (install fonts-dejavu-core or pass "
-                   "--font); captions use the bitmap font\n";
+      std::cerr << (CaptionFont::supported()
+                        ? "anagram: warning: no TrueType font found (install fonts-dejavu-core or "
+                          "pass --font); captions use the bitmap font\n"
+                        : "anagram: warning: built without FreeType; captions use the bitmap "
+                          "font\n");
     }
     const RgbImage picture = read_png(sample.picture);
     AnimationOptions options;
@@ -120,25 +123,19 @@ Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
     options.transition_frames = o->frames;
     options.hold_frames = o->hold;
     options.frame_ms = 1000 / o->fps;
-    const Animation animation =
-        animate_tasks(picture, sample.tasks, font ? &*font : nullptr, options);
+    const AnimationPlan plan =
+        plan_animation(picture, sample.tasks, font ? &*font : nullptr, options);
     if (!o->png_frames.empty()) {
-      fs::create_directories(o->png_frames);
-      for (size_t i = 0; i < animation.frames.size(); ++i) {
-        char name[32];
-        std::snprintf(name, sizeof name, "frame_%04zu.png", i);
-        write_file_atomic(fs::path(o->png_frames) / name, encode_png(animation.frames[i]));
-      }
+      write_png_frames(plan, o->png_frames);
       std::printf("%s\n", o->png_frames.c_str());
     } else {
-      write_file_atomic(out, format == Format::kMp4
-                                 ? encode_mp4_animation(animation)
-                                 : encode_webp_animation(animation, o->lossless));
+      write_file_atomic(out, format == Format::kMp4 ? encode_mp4_animation(plan)
+                                                    : encode_webp_animation(plan, o->lossless));
       std::printf("%s\n", out.string().c_str());
     }
     if (!global.quiet) {
-      std::fprintf(stderr, "animate: %zu frames of %dx%d, %d ms each\n", animation.frames.size(),
-                   animation.frames[0].width, animation.frames[0].height, animation.frame_ms);
+      std::fprintf(stderr, "animate: %zu frames of %dx%d, %d ms each\n", plan.frame_count(),
+                   plan.width(), plan.height(), plan.frame_time_ms());
     }
     return 0;
   };

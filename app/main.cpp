@@ -58,6 +58,9 @@ std::string flag_of(const std::string& field) {
 
 int main(int argc, char** argv) {
   using namespace anagram::cli;
+  // Past the file size limit (ulimit -f) a write fails with EFBIG, which the writers report as
+  // one line (exit 1) and clean up after, instead of the signal's silent kill.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{
       "anagram: visual anagrams, pictures that change meaning under a view (rotation, "
       "flip, permutation), made with a pixel diffusion model"};

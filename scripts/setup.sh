@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 # libopenblas0-pthread: Debian's LibTorch calls the BLAS it finds through the alternatives
 # system; without OpenBLAS that is the reference BLAS, several times slower on the CPU.
 # libwebp-dev, libav*-dev and libswscale-dev: `anagram animate` writes WebP and MP4 (optional).
+# libpng-dev reads the pictures to score and animate; libfreetype-dev reads caption fonts
+# (both are untrusted files: maintained readers that check what they read).
 packages=(build-essential cmake libtorch-dev libopenblas0-pthread libcli11-dev
           nlohmann-json3-dev libspdlog-dev libstb-dev libgtest-dev zlib1g-dev libssl-dev
+          libpng-dev libfreetype-dev
           libwebp-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
           fonts-dejavu-core)
 missing=()

@@ -2,11 +2,13 @@
 # Table-driven tests of bad input and bad bundles: each case must exit 2 with exactly one line on
 # stderr ("anagram: error: ..." naming the problem), create nothing, and, where the fault is in
 # the input rather than a bundle file, fail before any model is loaded.
-# Usage: bad_input_test.sh ANAGRAM_BINARY BUNDLE_DIR MAKE_BAD_BUNDLES_BINARY
+# Hostile code that would run while a bundle or scorer loads must not run at all: nothing written.
+# Usage: bad_input_test.sh ANAGRAM_BINARY BUNDLE_DIR MAKE_BAD_BUNDLES_BINARY SCORER_DIR
 set -u
 bin=$1
 bundle=$2
 maker=$3
+scorer=$4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0
@@ -111,16 +113,38 @@ check "info on a missing bundle" "not a folder" 0 info "$work/nope"
 
 # 2. Bad bundles, made from the default one: refused with one line, nothing created, nothing
 # outside the bundle touched.
-"$maker" "$bundle" "$work/bad" >/dev/null || fail "making the bad bundles"
+"$maker" "$bundle" "$work/bad" "$scorer" >/dev/null || fail "making the bad bundles"
 rm -f /tmp/anagram-hostile-bundle-wrote-this
+marker=$work/bad/hostile-wrote-this
+wrote() { # NAME: fails NAME if hostile code ran (and wrote its marker)
+  if [ -e "$marker" ]; then
+    fail "$1: hostile code ran while loading and wrote a file"
+    rm -f "$marker"
+  else
+    pass
+  fi
+}
 bundles=0
 while IFS=$'\t' read -r name needle; do
   bundles=$((bundles + 1))
   check "bundle $name (gen)" "$needle" 1 gen --bundle "$work/bad/$name" "${ab[@]}" --out "$work/out" --steps 1 --stages 1
+  wrote "bundle $name (gen)"
   check "bundle $name (info --load)" "$needle" 1 info "$work/bad/$name" --load
+  wrote "bundle $name (info --load)"
 done <"$work/bad/cases.tsv"
 [ ! -e /tmp/anagram-hostile-bundle-wrote-this ] && pass || fail "a hostile bundle wrote a file"
 [ "$bundles" -ge 30 ] && pass || fail "only $bundles bad bundles"
+
+# 3. Hostile scorers (anagram score --scorer), on a sample made with the good bundle.
+"$bin" gen --bundle "$bundle" "${ab[@]}" --steps 1 --stages 1 --out "$work/sample" -q >/dev/null 2>&1 ||
+  fail "making a sample to score"
+scorers=0
+while IFS=$'\t' read -r name needle; do
+  scorers=$((scorers + 1))
+  check "scorer $name (score)" "$needle" 1 score "$work/sample" --scorer "$work/bad/scorers/$name"
+  wrote "scorer $name (score)"
+done <"$work/bad/scorers.tsv"
+[ "$scorers" -ge 5 ] && pass || fail "only $scorers hostile scorers"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of `anagram batch` on the bundled model: a 20-line job file killed with
 # SIGKILL mid-run reruns to completion with every sample once and no partial file; two shards
-# make the same files as one run; invalid lines run nothing; a failing job does not stop the rest;
+# make the same files as one run; workers never lose samples; invalid lines run nothing; a failing job does not stop the rest;
 # `anagram score` writes its table for the outputs.
 # Usage: batch_test.sh ANAGRAM_BINARY BUNDLE_DIR SCORER_DIR
 set -u
@@ -68,6 +68,20 @@ check "each worker ran on one thread, as its metadata says" '[ -z "$(grep -L "\"
 "$bin" batch "$work/six.jsonl" "${common[@]}" --workers 0 --out "$work/noworkers" >/dev/null 2>"$work/noworkers.err"
 rc=$?
 check "--workers 0: exit 2 naming it, nothing made" '[ "$rc" -eq 2 ] && grep -q "workers" "$work/noworkers.err" && [ ! -e "$work/noworkers" ]'
+
+# 2c. Workers of one process never take each other's temporary folders for stale ones: 40 seeds
+# with --workers 2 and 4, three runs each, every sample made.
+printf '{"prompts": ["a dog", "a cat"], "views": ["rot180"], "seeds": [%s], "out": "many"}\n' \
+  "$(seq -s, 0 39)" >"$work/forty.jsonl"
+for w in 2 4; do
+  for r in 1 2 3; do
+    "$bin" batch "$work/forty.jsonl" --bundle "$bundle" --set steps=1 --set stages=1 -q \
+      --workers "$w" --out "$work/w$w-$r" >/dev/null 2>"$work/w$w-$r.err"
+    rc=$?
+    check "--workers $w, run $r: every one of 40 samples, nothing left over" \
+      '[ "$rc" -eq 0 ] && [ "$(find "$work/w$w-$r/many" -mindepth 1 -maxdepth 1 -name "seed_*" | wc -l)" -eq 40 ] && [ -z "$(find "$work/w$w-$r" -name ".*")" ]'
+  done
+done
 
 # 3. Invalid lines: line-numbered errors, nothing runs.
 printf '%s\n' '{"prompts": ["a"]}' '{"prompts": ["a"], "steps": -1}' '{"prompts": ' >"$work/bad.jsonl"

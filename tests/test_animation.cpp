@@ -1,11 +1,20 @@
 // anagram animate: frames end exactly on each view's picture; the WebP and the MP4 decode back
 // (libwebp's and FFmpeg's own decoders) with the expected frame count and size; captions use the
-// TrueType font.
+// TrueType font (through FreeType, which survives truncated fonts); frames are drawn on demand
+// and their number times their size is bounded before any is drawn; PNG frames appear as a
+// whole folder or not at all.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "anagram/core/error.h"
 #include "anagram/io/animation.h"
@@ -78,6 +87,53 @@ TEST(Animation, EveryMoveEndsOnTheViewsPicture) {
     // Half-way, the picture is neither.
     const RgbImage middle = picture_area(a.frames[o.hold_frames + 2], 64);
     EXPECT_NE(middle.pixels, picture.pixels) << name;
+  }
+}
+
+// Factorized views as Factorized Diffusion animates them: the frames at rest are the picture;
+// a hybrid's far end is the picture shrunk to an eighth by averaging (each shown pixel the mean
+// of an 8x8 block); grayscale ends on the channel mean; motion shakes (frames at full swing
+// differ from each other and from the picture).
+TEST(Animation, FactorizedViewsZoomFadeAndShake) {
+  const RgbImage picture = test_picture(64);
+  const AnimationOptions o = small_options();  // hold 2, move 5: frames 0-1 rest, 6-8 at t = 1
+  const auto frames_of = [&](const char* moving, const char* still) {
+    return animate_tasks(picture, {{make_view(moving), "far"}, {make_view(still), "near"}}, nullptr,
+                         o);
+  };
+  const Animation zoom = frames_of("low_pass", "high_pass");
+  ASSERT_EQ(zoom.frames.size(), 2u * (2 + 5));
+  EXPECT_EQ(picture_area(zoom.frames[0], 64).pixels, picture.pixels);
+  const RgbImage far = picture_area(zoom.frames[6], 64);
+  for (const auto& [bx, by] : {std::pair{0, 0}, {3, 5}, {7, 7}}) {
+    for (int k = 0; k < 3; ++k) {
+      double sum = 0;
+      for (int y = 0; y < 8; ++y)
+        for (int x = 0; x < 8; ++x)
+          sum += picture.pixels[(static_cast<size_t>(by * 8 + y) * 64 + bx * 8 + x) * 3 + k];
+      const size_t shown = (static_cast<size_t>(28 + by) * 64 + 28 + bx) * 3 + k;
+      EXPECT_EQ(far.pixels[shown], static_cast<uint8_t>(std::lround(sum / 64))) << bx << by;
+    }
+  }
+  EXPECT_EQ(far.pixels[0], 255);  // white around the far picture
+
+  const RgbImage gray = picture_area(frames_of("grayscale", "color").frames[6], 64);
+  for (size_t i = 0; i < gray.pixels.size(); i += 3 * 97) {
+    const double mean = (picture.pixels[i] + picture.pixels[i + 1] + picture.pixels[i + 2]) / 3.0;
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(gray.pixels[i + k], std::lround(mean)) << i;
+  }
+
+  const Animation shake = frames_of("motion", "motion_res");
+  EXPECT_EQ(picture_area(shake.frames[0], 64).pixels, picture.pixels);
+  EXPECT_NE(shake.frames[6].pixels, shake.frames[7].pixels);
+  EXPECT_NE(picture_area(shake.frames[7], 64).pixels, picture.pixels);
+
+  // Components seen as the picture is do not move: nothing to animate, one line.
+  try {
+    animate_tasks(picture, {{make_view("scale"), "a"}, {make_view("scale"), "b"}}, nullptr, o);
+    FAIL() << "scale views were animated";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nothing moves"), std::string::npos) << e.what();
   }
 }
 
@@ -315,6 +371,92 @@ TEST(Animation, Mp4DecodesBack) {
   mixed.frames.push_back(test_picture(64));
   EXPECT_THROW(encode_mp4_animation(mixed), Error);
 #endif
+}
+
+TEST(Animation, SizeIsBoundedBeforeAnyFrameIsDrawn) {
+  const RgbImage picture = test_picture(64);
+  const std::vector<Task> tasks = {{make_view("identity"), "a"}, {make_view("rot90"), "b"}};
+  AnimationOptions o;
+  o.display_size = 2048;
+  o.transition_frames = 1000;
+  o.hold_frames = 1000;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    plan_animation(picture, tasks, nullptr, o);
+    FAIL() << "4000 frames of 3072x3482 planned";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("too many"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // The same frames on demand as all at once.
+  const AnimationPlan plan = plan_animation(picture, tasks, nullptr, small_options());
+  const Animation held = animate_tasks(picture, tasks, nullptr, small_options());
+  ASSERT_EQ(plan.frame_count(), held.frames.size());
+  for (size_t i = 0; i < plan.frame_count(); ++i) {
+    EXPECT_EQ(plan.frame(i).pixels, held.frames[i].pixels) << i;
+  }
+  if (webp_supported()) EXPECT_EQ(encode_webp_animation(plan), encode_webp_animation(held));
+}
+
+TEST(Animation, PngFramesAppearWholeOrNotAtAll) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("anagram_frames_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const RgbImage picture = test_picture(64);
+  const std::vector<Task> tasks = {{make_view("identity"), "a"}, {make_view("rot90"), "b"}};
+  const AnimationPlan plan = plan_animation(picture, tasks, nullptr, small_options());
+  write_png_frames(plan, dir / "frames");
+  size_t frames = 0;
+  for (auto it = fs::directory_iterator(dir / "frames"); it != fs::directory_iterator(); ++it) {
+    ++frames;
+  }
+  EXPECT_EQ(frames, plan.frame_count());
+  EXPECT_THROW(write_png_frames(plan, dir / "frames"), Error) << "never replaces a folder";
+  // Past a file size limit: an error, and neither the folder nor a temporary one is left.
+  std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  rlimit limit = old;
+  limit.rlim_cur = 2000;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  EXPECT_THROW(write_png_frames(plan, dir / "limited"), Error);
+  setrlimit(RLIMIT_FSIZE, &old);
+  size_t entries = 0;
+  for (auto it = fs::directory_iterator(dir); it != fs::directory_iterator(); ++it) ++entries;
+  EXPECT_EQ(entries, 1u) << "only the first folder";
+  fs::remove_all(dir);
+}
+
+TEST(Animation, TruncatedAndDamagedFontsAreNotACrash) {
+  const auto path = CaptionFont::default_path();
+  if (!path) GTEST_SKIP() << "no FreeType or no DejaVu Sans";
+  std::ifstream in(*path, std::ios::binary);
+  std::ostringstream whole;
+  whole << in.rdbuf();
+  const std::string font = whole.str();
+  RgbImage canvas;
+  canvas.width = 200;
+  canvas.height = 60;
+  canvas.pixels.assign(200 * 60 * 3, 255);
+  std::vector<std::string> damaged;
+  for (size_t cut : {12, 100, 1000, 10000, 50000, 120000, 300000, 600000}) {
+    if (cut < font.size()) damaged.push_back(font.substr(0, cut));
+  }
+  for (size_t at = 1000; at < font.size(); at += font.size() / 7) {
+    std::string flipped = font;
+    for (size_t k = at; k < std::min(font.size(), at + 64); ++k) flipped[k] ^= 0x5a;
+    damaged.push_back(flipped);
+  }
+  for (const std::string& bytes : damaged) {
+    try {
+      const CaptionFont f = CaptionFont::from_bytes(bytes, "damaged.ttf");
+      f.draw_centered(canvas, "a cat, \xc3\xbc", 0, 0, 200, 60, 1.0f);
+    } catch (const Error&) {
+      // Refused: as good as drawn.
+    }
+  }
+  EXPECT_THROW(CaptionFont::from_bytes("tiny", "tiny.ttf"), Error);
 }
 
 }  // namespace

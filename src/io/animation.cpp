@@ -1,10 +1,18 @@
 #include "anagram/io/animation.h"
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <memory>
 
 #include "anagram/core/error.h"
 #include "anagram/views/jigsaw.h"
+#include "io/factor_motion.h"
 
 #ifdef ANAGRAM_HAVE_WEBP
 #include <webp/encode.h>
@@ -16,23 +24,40 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-enum class Motion { kNone, kTurn, kTurnOverVertically, kTurnOverHorizontally, kJigsaw, kFade };
+enum class Motion {
+  kNone,
+  kTurn,
+  kTurnOverVertically,
+  kTurnOverHorizontally,
+  kJigsaw,
+  kFade,
+  kFactor
+};
 
 struct Move {
-  Motion motion = Motion::kFade;
-  double degrees = 0;  // kTurn: clockwise on screen
+  Motion motion;
+  double degrees;               // kTurn: clockwise on screen
+  detail::FactorMotion factor;  // kFactor
+
+  explicit Move(Motion m, double turn = 0, detail::FactorMotion f = {})
+      : motion(m), degrees(turn), factor(f) {}
 };
 
 Move move_of(const View& view) {
+  if (view.kind() == ViewKind::kFactor) {
+    const detail::FactorMotion factor = detail::factor_motion_of(view);
+    if (factor.kind == detail::FactorMotion::kNone) return Move(Motion::kNone);
+    return Move(Motion::kFactor, 0, factor);
+  }
   const std::string name = view.name();
-  if (name == "identity") return {Motion::kNone};
-  if (name == "rotate_cw") return {Motion::kTurn, 90};
-  if (name == "rotate_ccw") return {Motion::kTurn, -90};
-  if (name == "rotate_180") return {Motion::kTurn, 180};
-  if (name == "flip") return {Motion::kTurnOverVertically};
-  if (name == "mirror") return {Motion::kTurnOverHorizontally};
-  if (name == "jigsaw") return {Motion::kJigsaw};
-  return {Motion::kFade};
+  if (name == "identity") return Move(Motion::kNone);
+  if (name == "rotate_cw") return Move(Motion::kTurn, 90);
+  if (name == "rotate_ccw") return Move(Motion::kTurn, -90);
+  if (name == "rotate_180") return Move(Motion::kTurn, 180);
+  if (name == "flip") return Move(Motion::kTurnOverVertically);
+  if (name == "mirror") return Move(Motion::kTurnOverHorizontally);
+  if (name == "jigsaw") return Move(Motion::kJigsaw);
+  return Move(Motion::kFade);
 }
 
 double smoothstep(double t) { return t * t * (3 - 2 * t); }
@@ -56,7 +81,8 @@ class Renderer {
   }
 
   // The picture on its way from upright (t = 0) to `task`'s view (t = 1), captioned.
-  RgbImage frame(const Task& task, const RgbImage& viewed, double t,
+  // `tick`, the frame's index, drives motions that repeat (a shake).
+  RgbImage frame(const Task& task, const RgbImage& viewed, double t, size_t tick,
                  const std::string& from_caption) const {
     RgbImage out;
     out.width = layout_.stage;
@@ -64,7 +90,10 @@ class Renderer {
     out.pixels.assign(static_cast<size_t>(out.width) * out.height * 3, 255);
     const Move move = move_of(*task.view);
     const double half = layout_.stage / 2.0;
-    for (int y = 0; y < layout_.stage; ++y) {
+    if (move.motion == Motion::kFactor) {
+      detail::draw_factor_frame(picture_, layout_.d, layout_.stage, move.factor, t, tick, out);
+    }
+    for (int y = 0; move.motion != Motion::kFactor && y < layout_.stage; ++y) {
       for (int x = 0; x < layout_.stage; ++x) {
         uint8_t* pixel = &out.pixels[(static_cast<size_t>(y) * out.width + x) * 3];
         const double cx = x + 0.5 - half, cy = y + 0.5 - half;  // from the stage centre
@@ -139,6 +168,8 @@ class Renderer {
       case Motion::kJigsaw:
         jigsaw_shade(pixel, cx + half, cy + half, t);
         return;
+      case Motion::kFactor:  // drawn whole by draw_factor_frame
+        return;
     }
   }
 
@@ -188,8 +219,21 @@ class Renderer {
 
 }  // namespace
 
-Animation animate_tasks(const RgbImage& picture, const std::vector<Task>& tasks,
-                        const CaptionFont* font, const AnimationOptions& options) {
+struct AnimationPlan::Impl {
+  RgbImage picture;
+  std::vector<Task> tasks;       // the moving ones
+  std::vector<RgbImage> viewed;  // each task's view of the picture
+  std::string upright_caption;
+  Layout layout;
+  const CaptionFont* font = nullptr;
+  std::unique_ptr<Renderer> renderer;  // refers to `picture`
+  int hold = 0, transition = 0, frame_ms = 40;
+
+  size_t per_task() const { return 2 * static_cast<size_t>(hold + transition); }
+};
+
+AnimationPlan plan_animation(const RgbImage& picture, const std::vector<Task>& tasks,
+                             const CaptionFont* font, const AnimationOptions& options) {
   if (picture.width != picture.height || picture.width < 1) {
     throw Error(ErrorKind::kInvalidArgument, "animate: the picture must be square");
   }
@@ -206,35 +250,111 @@ Animation animate_tasks(const RgbImage& picture, const std::vector<Task>& tasks,
   if (options.frame_ms < 10 || options.frame_ms > 10000) {
     throw Error(ErrorKind::kInvalidArgument, "fps", "frames last 10 ms to 10 s");
   }
-  Layout layout;
+  auto impl = std::make_shared<AnimationPlan::Impl>();
+  impl->picture = picture;
+  impl->font = font;
+  impl->hold = options.hold_frames;
+  impl->transition = options.transition_frames;
+  impl->frame_ms = options.frame_ms;
+  Layout& layout = impl->layout;
   layout.d = options.display_size;
   layout.stage = (static_cast<int>(std::ceil(layout.d * 1.5)) + 1) / 2 * 2;
   layout.caption = std::max(24, layout.d / 5);
-  const Renderer renderer(picture, layout, font);
-
-  std::string upright_caption;
   for (const Task& task : tasks) {
-    if (move_of(*task.view).motion == Motion::kNone) upright_caption = task.prompt;
+    if (move_of(*task.view).motion == Motion::kNone) {
+      impl->upright_caption = task.prompt;
+    } else {
+      impl->tasks.push_back(task);
+    }
   }
-  Animation animation;
-  animation.frame_ms = options.frame_ms;
-  const int n = options.transition_frames;
-  for (const Task& task : tasks) {
-    if (move_of(*task.view).motion == Motion::kNone) continue;
+  if (impl->tasks.empty()) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "animate: nothing moves: every view is the identity or, for factorized views, "
+                "a component seen as the picture is");
+  }
+  // Bounded before any frame is drawn: the encoders' time and the output grow with it.
+  const uint64_t frames = impl->tasks.size() * impl->per_task();
+  const uint64_t pixels = frames * static_cast<uint64_t>(layout.stage) *
+                          static_cast<uint64_t>(layout.stage + layout.caption);
+  if (pixels > kMaxAnimationPixels) {
+    throw Error(ErrorKind::kInvalidArgument, "frames",
+                std::to_string(frames) + " frames of " + std::to_string(layout.stage) + "x" +
+                    std::to_string(layout.stage + layout.caption) +
+                    " pixels are too many (at most 2^31 pixels in all): fewer --frames or "
+                    "--hold, or a smaller --display");
+  }
+  for (const Task& task : impl->tasks) {
     task.view->check_size(picture.width, picture.height);
-    const RgbImage viewed = view_of(*task.view, picture);
-    const auto add = [&](double t) {
-      animation.frames.push_back(renderer.frame(task, viewed, t, upright_caption));
-    };
-    for (int i = 0; i < options.hold_frames; ++i) add(0);
-    for (int i = 1; i <= n; ++i) add(smoothstep(static_cast<double>(i) / n));
-    for (int i = 0; i < options.hold_frames; ++i) add(1);
-    for (int i = 1; i <= n; ++i) add(smoothstep(1 - static_cast<double>(i) / n));
+    impl->viewed.push_back(view_of(*task.view, picture));
   }
-  if (animation.frames.empty()) {
-    throw Error(ErrorKind::kInvalidArgument, "animate: every view is the identity; nothing moves");
+  impl->renderer = std::make_unique<Renderer>(impl->picture, layout, font);
+  return AnimationPlan(std::move(impl));
+}
+
+size_t AnimationPlan::frame_count() const { return impl_->tasks.size() * impl_->per_task(); }
+
+int AnimationPlan::frame_time_ms() const { return impl_->frame_ms; }
+
+int AnimationPlan::width() const { return impl_->layout.stage; }
+
+int AnimationPlan::height() const { return impl_->layout.stage + impl_->layout.caption; }
+
+// Per task: hold upright, move to the view, hold, move back.
+RgbImage AnimationPlan::frame(size_t index) const {
+  const Impl& p = *impl_;
+  if (index >= frame_count()) throw Error(ErrorKind::kInvalidArgument, "animate: no such frame");
+  const size_t k = index / p.per_task();
+  size_t i = index % p.per_task();
+  const auto hold = static_cast<size_t>(p.hold), n = static_cast<size_t>(p.transition);
+  double t;
+  if (i < hold) {
+    t = 0;
+  } else if ((i -= hold) < n) {
+    t = smoothstep(static_cast<double>(i + 1) / static_cast<double>(n));
+  } else if ((i -= n) < hold) {
+    t = 1;
+  } else {
+    i -= hold;
+    t = smoothstep(1 - static_cast<double>(i + 1) / static_cast<double>(n));
   }
+  return p.renderer->frame(p.tasks[k], p.viewed[k], t, index, p.upright_caption);
+}
+
+Animation animate_tasks(const RgbImage& picture, const std::vector<Task>& tasks,
+                        const CaptionFont* font, const AnimationOptions& options) {
+  const AnimationPlan plan = plan_animation(picture, tasks, font, options);
+  Animation animation;
+  animation.frame_ms = plan.frame_time_ms();
+  for (size_t i = 0; i < plan.frame_count(); ++i) animation.frames.push_back(plan.frame(i));
   return animation;
+}
+
+void write_png_frames(const FrameSource& frames, const std::filesystem::path& folder) {
+  namespace fs = std::filesystem;
+  const fs::path parent = folder.has_parent_path() ? folder.parent_path() : ".";
+  std::error_code ec;
+  fs::create_directories(parent, ec);  // as the folder itself would have been
+  std::string pattern = (parent / ("." + folder.filename().string() + ".tmp-XXXXXX")).string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    throw Error(ErrorKind::kIo,
+                "cannot create a folder beside '" + folder.string() + "': " + std::strerror(errno));
+  }
+  const fs::path temp = pattern;
+  try {
+    for (size_t i = 0; i < frames.frame_count(); ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "frame_%04zu.png", i);
+      write_file_atomic(temp / name, encode_png(frames.frame(i)));
+    }
+    if (renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, folder.c_str(), RENAME_NOREPLACE) != 0) {
+      throw Error(ErrorKind::kIo,
+                  "cannot create '" + folder.string() + "': " + std::strerror(errno));
+    }
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(temp, ignored);
+    throw;
+  }
 }
 
 #ifdef ANAGRAM_HAVE_WEBP
@@ -243,9 +363,10 @@ bool webp_supported() { return true; }
 
 void require_webp() {}
 
-std::string encode_webp_animation(const Animation& animation, bool lossless) {
-  if (animation.frames.empty()) throw Error(ErrorKind::kInvalidArgument, "animate: no frames");
-  const int width = animation.frames[0].width, height = animation.frames[0].height;
+std::string encode_webp_animation(const FrameSource& frames, bool lossless) {
+  if (frames.frame_count() == 0) throw Error(ErrorKind::kInvalidArgument, "animate: no frames");
+  const RgbImage first = frames.frame(0);
+  const int width = first.width, height = first.height;
   WebPAnimEncoderOptions encoder_options;
   if (!WebPAnimEncoderOptionsInit(&encoder_options)) {
     throw Error(ErrorKind::kRuntime, "libwebp: version mismatch");
@@ -260,7 +381,12 @@ std::string encode_webp_animation(const Animation& animation, bool lossless) {
   config.thread_level = 0;  // deterministic output
   int timestamp = 0;
   std::string failure;
-  for (const RgbImage& frame : animation.frames) {
+  for (size_t i = 0; i < frames.frame_count(); ++i) {
+    const RgbImage frame = i == 0 ? first : frames.frame(i);
+    if (frame.width != width || frame.height != height) {
+      WebPAnimEncoderDelete(encoder);
+      throw Error(ErrorKind::kInvalidArgument, "animate: frames of different sizes");
+    }
     WebPPicture picture;
     WebPPictureInit(&picture);
     picture.width = width;
@@ -272,7 +398,7 @@ std::string encode_webp_animation(const Animation& animation, bool lossless) {
     }
     WebPPictureFree(&picture);
     if (!failure.empty()) break;
-    timestamp += animation.frame_ms;
+    timestamp += frames.frame_time_ms();
   }
   WebPData data;
   WebPDataInit(&data);
@@ -294,7 +420,7 @@ std::string encode_webp_animation(const Animation& animation, bool lossless) {
 
 bool webp_supported() { return false; }
 
-std::string encode_webp_animation(const Animation&, bool) {
+std::string encode_webp_animation(const FrameSource&, bool) {
   require_webp();
   return "";
 }

@@ -1,27 +1,29 @@
 #include "anagram/io/image_io.h"
 
+#include <fcntl.h>
+#include <png.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <random>
 
 #include "anagram/core/error.h"
+#include "anagram/views/factor.h"
 
-// Third-party single-header libraries, compiled here only; their warnings are not ours.
+// Third-party single-header libraries (writing PNG, the bitmap font), compiled here only; their
+// warnings are not ours. PNGs are read with libpng, which bounds what an untrusted file costs.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_STATIC
-#define STBI_ONLY_PNG
-#define STBI_NO_STDIO
-#define STBI_NO_HDR
-#define STBI_NO_LINEAR
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #include <stb_easy_font.h>
-#include <stb_image.h>
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
@@ -48,12 +50,20 @@ RgbImage view_of(const View& view, const RgbImage& image) {
                                   .to(torch::kDouble) /
                               127.5 -
                           1;
-  const torch::Tensor seen = ((view.apply(x) + 1) * 127.5)
-                                 .round()
-                                 .clamp(0, 255)
-                                 .to(torch::kByte)
-                                 .permute({1, 2, 0})
-                                 .contiguous();
+  torch::Tensor viewed;
+  if (view.kind() == ViewKind::kFactor) {
+    // What a viewer sees of the picture (the low band from afar...), as the writer renders it.
+    const auto& factor = static_cast<const FactorView&>(view);
+    factor.check_filter_size(image.width);
+    viewed = factor.filter_at(image.width, torch::kCPU)
+                 ->render(x.to(torch::kFloat).unsqueeze(0))
+                 .squeeze(0)
+                 .to(torch::kDouble);
+  } else {
+    viewed = view.apply(x);
+  }
+  const torch::Tensor seen =
+      ((viewed + 1) * 127.5).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0}).contiguous();
   RgbImage out;
   out.width = image.width;
   out.height = image.height;
@@ -171,55 +181,140 @@ std::string encode_png(const RgbImage& image,
   return bytes;
 }
 
-RgbImage read_png(const std::filesystem::path& path, int max_side) {
-  constexpr uintmax_t kMaxPngBytes = 64u << 20;
+RgbImage decode_png(const std::string& bytes, const std::string& name, int max_side) {
   const auto fail = [&](const std::string& what) {
-    throw Error(ErrorKind::kInvalidArgument, "picture '" + path.string() + "': " + what);
+    throw Error(ErrorKind::kInvalidArgument, "picture '" + name + "': " + what);
   };
-  std::error_code ec;
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) fail("cannot read it: " + ec.message());
-  if (size > kMaxPngBytes) fail("larger than 64 MiB");
-  std::string bytes(static_cast<size_t>(size), '\0');
-  std::ifstream in(path, std::ios::binary);
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) fail("cannot read it");
-  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
-  const int length = static_cast<int>(bytes.size());
-  int width = 0, height = 0, channels = 0;
-  if (!stbi_info_from_memory(data, length, &width, &height, &channels)) fail("not a PNG picture");
+  if (bytes.size() > kMaxPngBytes) fail("larger than 64 MiB");
+  // libpng's simplified reader: the header first, so the size is checked before any pixel is
+  // decoded; then row by row into a buffer of exactly that size (compressed data beyond the
+  // last row is never inflated into memory).
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&image, bytes.data(), bytes.size())) {
+    const std::string why = image.message;
+    png_image_free(&image);
+    fail("not a PNG picture (" + why + ")");
+  }
+  const int width = static_cast<int>(std::min<png_uint_32>(image.width, 1u << 30));
+  const int height = static_cast<int>(std::min<png_uint_32>(image.height, 1u << 30));
   if (width < 1 || height < 1 || width > max_side || height > max_side) {
-    fail(std::to_string(width) + "x" + std::to_string(height) + " pixels; at most " +
+    png_image_free(&image);
+    fail(std::to_string(image.width) + "x" + std::to_string(image.height) + " pixels; at most " +
          std::to_string(max_side) + " a side");
   }
-  if (stbi_is_16_bit_from_memory(data, length)) fail("16-bit PNGs are not read");
-  stbi_uc* pixels = stbi_load_from_memory(data, length, &width, &height, &channels, 3);
-  if (pixels == nullptr) fail(std::string("damaged PNG (") + stbi_failure_reason() + ")");
+  if (image.format & PNG_FORMAT_FLAG_LINEAR) {
+    png_image_free(&image);
+    fail("16-bit PNGs are not read");
+  }
+  // RGBA, then the alpha dropped (not blended): what the picture's pixels say.
+  image.format = PNG_FORMAT_RGBA;
+  std::vector<uint8_t> rgba(static_cast<size_t>(width) * height * 4);
+  if (!png_image_finish_read(&image, nullptr, rgba.data(), 0, nullptr)) {
+    const std::string why = image.message;
+    png_image_free(&image);
+    fail("damaged PNG (" + why + ")");
+  }
   RgbImage out;
   out.width = width;
   out.height = height;
-  out.pixels.assign(pixels, pixels + static_cast<size_t>(width) * height * 3);
-  stbi_image_free(pixels);
+  out.pixels.resize(static_cast<size_t>(width) * height * 3);
+  for (size_t i = 0, n = static_cast<size_t>(width) * height; i < n; ++i) {
+    std::copy_n(&rgba[i * 4], 3, &out.pixels[i * 3]);
+  }
   return out;
 }
 
-void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
-  const std::filesystem::path temp =
-      path.parent_path() / ("." + path.filename().string() + ".tmp-" + std::to_string(getpid()));
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temp, ignored);
-      throw Error(ErrorKind::kIo, "cannot write '" + path.string() + "'");
-    }
+RgbImage read_png(const std::filesystem::path& path, int max_side) {
+  std::string bytes;
+  try {
+    bytes = read_at_most(path, kMaxPngBytes);
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kInvalidArgument,
+                "picture '" + path.string() + "': cannot read it: " + e.what());
   }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
-    std::filesystem::remove(temp, ec);
-    throw Error(ErrorKind::kIo, "cannot write '" + path.string() + "': " + ec.message());
+  return decode_png(bytes, path.string(), max_side);
+}
+
+std::string read_at_most(const std::filesystem::path& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::strerror(errno));
+  std::string bytes;
+  char chunk[1 << 16];
+  while (bytes.size() <= max_bytes) {
+    in.read(chunk, sizeof chunk);
+    bytes.append(chunk, static_cast<size_t>(in.gcount()));
+    if (!in) break;
+  }
+  if (in.bad()) throw std::runtime_error("read error");
+  if (bytes.size() > max_bytes) bytes.resize(max_bytes + 1);
+  return bytes;
+}
+
+namespace {
+
+// The file system said no while writing: the disk is full, the file size limit (ulimit -f) is
+// reached, or the device failed. A failure while working (exit 1), not bad input.
+bool out_of_room(int error) {
+  return error == ENOSPC || error == EFBIG || error == EDQUOT || error == EIO;
+}
+
+[[noreturn]] void write_failed(const std::filesystem::path& path, int error) {
+  throw Error(out_of_room(error) ? ErrorKind::kRuntime : ErrorKind::kIo,
+              "cannot write '" + path.string() + "': " + std::strerror(error));
+}
+
+std::string random_suffix() {
+  std::random_device device;
+  char text[17];
+  std::snprintf(text, sizeof text, "%08x%08x", device(), device());
+  return text;
+}
+
+}  // namespace
+
+void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
+  struct stat info {};
+  if (lstat(path.c_str(), &info) == 0 && S_ISLNK(info.st_mode)) {
+    throw Error(ErrorKind::kIo,
+                "'" + path.string() + "' is a symbolic link; not followed, not replaced");
+  }
+  // An unpredictable name, created here and now (O_EXCL) and never through a link: a name
+  // planted in a shared folder cannot redirect the write.
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  const std::string stem = "." + path.filename().string().substr(0, 200) + ".tmp-";
+  std::filesystem::path temp;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 16; ++attempt) {
+    temp = dir / (stem + random_suffix());
+    fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) write_failed(path, errno);
+  const auto fail = [&](int error) {
+    close(fd);
+    unlink(temp.c_str());
+    write_failed(path, error);
+  };
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t wrote = write(fd, bytes.data() + done, bytes.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) fail(wrote < 0 ? errno : ENOSPC);
+    done += static_cast<size_t>(wrote);
+  }
+  // On disk before the name points at it: a crash leaves the old file or the new one, whole.
+  if (fsync(fd) != 0) fail(errno);
+  if (close(fd) != 0) {
+    const int error = errno;
+    unlink(temp.c_str());
+    write_failed(path, error);
+  }
+  // rename replaces a link at `path` (planted since the check above) rather than following it.
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    unlink(temp.c_str());
+    write_failed(path, error);
   }
 }
 

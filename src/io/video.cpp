@@ -166,16 +166,20 @@ bool mp4_supported() { return true; }
 
 void require_mp4() {}
 
-std::string encode_mp4_animation(const Animation& animation) {
-  if (animation.frames.empty()) throw Error(ErrorKind::kInvalidArgument, "animate: no frames");
-  const int width = animation.frames[0].width, height = animation.frames[0].height;
-  for (const RgbImage& frame : animation.frames) {
+std::string encode_mp4_animation(const FrameSource& frames) {
+  if (frames.frame_count() == 0) throw Error(ErrorKind::kInvalidArgument, "animate: no frames");
+  // Frames are drawn one at a time and each is checked against the first.
+  const RgbImage first = frames.frame(0);
+  const int width = first.width, height = first.height;
+  const auto check_size = [&](const RgbImage& frame) {
     if (frame.width != width || frame.height != height || width < 1 || height < 1 ||
         frame.pixels.size() != static_cast<size_t>(width) * height * 3) {
       throw Error(ErrorKind::kInvalidArgument, "animate: frames of different sizes");
     }
-  }
-  if (animation.frame_ms < 1) throw Error(ErrorKind::kInvalidArgument, "animate: bad frame time");
+  };
+  check_size(first);
+  const int frame_ms = frames.frame_time_ms();
+  if (frame_ms < 1) throw Error(ErrorKind::kInvalidArgument, "animate: bad frame time");
   // libx264 prints its statistics on stderr at the default level; failures still show (and
   // come back as Errors), the rest would bury the CLI's one-line messages.
   if (av_log_get_level() > AV_LOG_ERROR) av_log_set_level(AV_LOG_ERROR);
@@ -202,7 +206,7 @@ std::string encode_mp4_animation(const Animation& animation) {
   format->pb = io.get();
   format->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;  // no library version strings
 
-  CodecPtr encoder = open_encoder(padded_width, padded_height, animation.frame_ms,
+  CodecPtr encoder = open_encoder(padded_width, padded_height, frame_ms,
                                   (format->oformat->flags & AVFMT_GLOBALHEADER) != 0);
   AVStream* stream = avformat_new_stream(format.get(), nullptr);
   if (stream == nullptr) fail("cannot add the video stream", AVERROR(ENOMEM));
@@ -243,8 +247,9 @@ std::string encode_mp4_animation(const Animation& animation) {
   std::vector<uint8_t> rgb(static_cast<size_t>(padded_width) * padded_height * 3 +
                            AV_INPUT_BUFFER_PADDING_SIZE);
   const size_t row = static_cast<size_t>(width) * 3, padded_row = size_t{3} * padded_width;
-  for (size_t i = 0; i < animation.frames.size(); ++i) {
-    const RgbImage& frame = animation.frames[i];
+  for (size_t i = 0; i < frames.frame_count(); ++i) {
+    const RgbImage frame = i == 0 ? first : frames.frame(i);
+    check_size(frame);
     for (int y = 0; y < padded_height; ++y) {
       const uint8_t* from = &frame.pixels[std::min(y, height - 1) * row];
       uint8_t* to = &rgb[y * padded_row];
@@ -277,7 +282,7 @@ void require_mp4() {
               "and rebuild), so it cannot write MP4; --out F.webp writes animated WebP");
 }
 
-std::string encode_mp4_animation(const Animation&) {
+std::string encode_mp4_animation(const FrameSource&) {
   require_mp4();
   return "";
 }

@@ -146,6 +146,7 @@ torch::Tensor ClipScorer::preprocess(const torch::Tensor& images) const {
 
 torch::Tensor ClipScorer::embed_images(const torch::Tensor& images) const {
   torch::NoGradGuard no_grad;
+  const detail::ModelWarnings warnings;
   const torch::Tensor e =
       image_encoder_->forward({preprocess(images)}).toTensor().to(torch::kFloat);
   return e / e.norm(2, -1, true);
@@ -159,6 +160,7 @@ torch::Tensor ClipScorer::embed_texts(const std::vector<std::string>& prompts) c
     std::copy(encoding.tokens.begin(), encoding.tokens.end(), tokens[k].data_ptr<int64_t>());
   }
   torch::NoGradGuard no_grad;
+  const detail::ModelWarnings warnings;
   const torch::Tensor e = text_encoder_->forward({tokens.to(device_)}).toTensor().to(torch::kFloat);
   return e / e.norm(2, -1, true);
 }

@@ -45,6 +45,7 @@ torch::Tensor NoiseAwareClip::embed_texts(const std::vector<std::string>& prompt
     lengths[i] = encoding.length;
   }
   torch::NoGradGuard no_grad;
+  const detail::ModelWarnings warnings;
   return text_encoder_->forward({tokens.to(device_), lengths.to(device_)})
       .toTensor()
       .to(torch::kFloat);
@@ -68,6 +69,7 @@ torch::Tensor NoiseAwareClip::embed_images(const torch::Tensor& images, int64_t 
   const auto t =
       torch::full({images.size(0)}, timestep, torch::dtype(torch::kLong).device(device_));
   torch::NoGradGuard no_grad;
+  const detail::ModelWarnings warnings;
   return image_encoder_->forward({input, t}).toTensor().to(torch::kFloat);
 }
 

@@ -1,345 +1,29 @@
 #include "models/script_module.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/serialization/import_source.h>
+#include <torch/version.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <regex>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <map>
 #include <set>
 #include <unordered_set>
 
 #include "anagram/core/error.h"
 #include "anagram/core/error_text.h"
 #include "anagram/models/bundle.h"
+#include "models/archive_scan.h"
 
 namespace anagram::detail {
 namespace {
-
-// Tensor math only: arithmetic, reductions, linear algebra, convolution, normalisation,
-// activations, shape and indexing, creation of new tensors, dtype/device casts. Nothing that
-// touches files, storages, serialisation, threads, the profiler, or the process.
-const std::unordered_set<std::string>& allowed_operators() {
-  static const std::unordered_set<std::string> ops = {
-      // prim: the structure of a program.
-      "prim::Constant",
-      "prim::ListConstruct",
-      "prim::ListUnpack",
-      "prim::TupleConstruct",
-      "prim::TupleUnpack",
-      "prim::TupleIndex",
-      "prim::DictConstruct",
-      "prim::GetAttr",
-      "prim::CallMethod",
-      "prim::CallFunction",
-      "prim::If",
-      "prim::Loop",
-      "prim::device",
-      "prim::dtype",
-      "prim::layout",
-      "prim::NumToTensor",
-      "prim::ImplicitTensorToNum",
-      "prim::Uninitialized",
-      "prim::unchecked_cast",
-      "prim::RaiseException",
-      "prim::isinstance",
-      "prim::is_cuda",
-      "prim::min",
-      "prim::max",
-      "prim::abs",
-      "prim::shape",
-      "prim::data",
-      "prim::requires_grad",
-      "prim::grad",
-      "prim::AutogradZero",
-      "prim::BroadcastSizes",
-      "prim::ConstantChunk",
-      "prim::EnumValue",
-      "prim::EnumName",
-      "prim::TupleSlice",
-      "prim::ListIndex",
-      "prim::StringIndex",
-      // aten: scalar and list helpers of TorchScript.
-      "aten::Int",
-      "aten::Float",
-      "aten::Bool",
-      "aten::ScalarImplicit",
-      "aten::IntImplicit",
-      "aten::FloatImplicit",
-      "aten::__getitem__",
-      "aten::__is__",
-      "aten::__isnot__",
-      "aten::__not__",
-      "aten::__and__",
-      "aten::__or__",
-      "aten::__contains__",
-      "aten::len",
-      "aten::append",
-      "aten::eq",
-      "aten::ne",
-      "aten::lt",
-      "aten::le",
-      "aten::gt",
-      "aten::ge",
-      "aten::floordiv",
-      "aten::remainder",
-      "aten::format",
-      "aten::str",
-      "aten::dim",
-      "aten::size",
-      "aten::numel",
-      "aten::item",
-      "aten::warn",
-      "aten::list",
-      "aten::dict",
-      "aten::keys",
-      "aten::values",
-      "aten::items",
-      "aten::_set_item",
-      "aten::extend",
-      "aten::mul",
-      "aten::add",
-      "aten::sub",
-      "aten::div",
-      "aten::neg",
-      "aten::pow",
-      "aten::__range_length",
-      "aten::__derive_index",
-      "aten::is_floating_point",
-      "aten::is_contiguous",
-      "aten::element_size",
-      "aten::get_device",
-      // aten: element-wise math.
-      "aten::abs",
-      "aten::add_",
-      "aten::addcmul",
-      "aten::addcdiv",
-      "aten::clamp",
-      "aten::clamp_min",
-      "aten::clamp_max",
-      "aten::clip",
-      "aten::cos",
-      "aten::sin",
-      "aten::tan",
-      "aten::tanh",
-      "aten::sigmoid",
-      "aten::exp",
-      "aten::expm1",
-      "aten::log",
-      "aten::log1p",
-      "aten::log2",
-      "aten::sqrt",
-      "aten::rsqrt",
-      "aten::reciprocal",
-      "aten::square",
-      "aten::sign",
-      "aten::floor",
-      "aten::ceil",
-      "aten::round",
-      "aten::trunc",
-      "aten::frac",
-      "aten::floor_divide",
-      "aten::fmod",
-      "aten::rsub",
-      "aten::mul_",
-      "aten::div_",
-      "aten::sub_",
-      "aten::neg_",
-      "aten::erf",
-      "aten::erfinv",
-      "aten::atan",
-      "aten::atan2",
-      "aten::asin",
-      "aten::acos",
-      "aten::minimum",
-      "aten::maximum",
-      "aten::lerp",
-      "aten::where",
-      "aten::masked_fill",
-      "aten::masked_fill_",
-      "aten::logical_and",
-      "aten::logical_or",
-      "aten::logical_not",
-      "aten::bitwise_not",
-      "aten::isnan",
-      "aten::isinf",
-      "aten::isfinite",
-      "aten::nan_to_num",
-      "aten::copysign",
-      "aten::hypot",
-      "aten::exp2",
-      "aten::clamp_",
-      "aten::fill_",
-      "aten::zero_",
-      "aten::copy_",
-      // aten: activations and normalisation.
-      "aten::relu",
-      "aten::relu_",
-      "aten::gelu",
-      "aten::silu",
-      "aten::silu_",
-      "aten::mish",
-      "aten::softplus",
-      "aten::elu",
-      "aten::leaky_relu",
-      "aten::hardtanh",
-      "aten::hardswish",
-      "aten::hardsigmoid",
-      "aten::softmax",
-      "aten::log_softmax",
-      "aten::_softmax",
-      "aten::group_norm",
-      "aten::layer_norm",
-      "aten::batch_norm",
-      "aten::instance_norm",
-      "aten::native_layer_norm",
-      "aten::native_group_norm",
-      "aten::dropout",
-      "aten::dropout_",
-      "aten::feature_dropout",
-      "aten::alpha_dropout",
-      "aten::norm",
-      "aten::linalg_norm",
-      "aten::linalg_vector_norm",
-      "aten::frobenius_norm",
-      "aten::scaled_dot_product_attention",
-      "aten::_scaled_dot_product_attention",
-      "aten::glu",
-      // aten: reductions.
-      "aten::sum",
-      "aten::mean",
-      "aten::prod",
-      "aten::max",
-      "aten::min",
-      "aten::amax",
-      "aten::amin",
-      "aten::argmax",
-      "aten::argmin",
-      "aten::var",
-      "aten::std",
-      "aten::var_mean",
-      "aten::std_mean",
-      "aten::logsumexp",
-      "aten::cumsum",
-      "aten::cumprod",
-      "aten::all",
-      "aten::any",
-      "aten::topk",
-      "aten::sort",
-      "aten::argsort",
-      "aten::quantile",
-      // aten: linear algebra and convolution.
-      "aten::linear",
-      "aten::matmul",
-      "aten::mm",
-      "aten::bmm",
-      "aten::baddbmm",
-      "aten::addmm",
-      "aten::addbmm",
-      "aten::einsum",
-      "aten::dot",
-      "aten::outer",
-      "aten::t",
-      "aten::_convolution",
-      "aten::convolution",
-      "aten::conv1d",
-      "aten::conv2d",
-      "aten::conv_transpose2d",
-      "aten::avg_pool2d",
-      "aten::max_pool2d",
-      "aten::adaptive_avg_pool2d",
-      "aten::upsample_nearest2d",
-      "aten::upsample_bilinear2d",
-      "aten::upsample_bicubic2d",
-      "aten::pad",
-      "aten::constant_pad_nd",
-      "aten::reflection_pad2d",
-      "aten::replication_pad2d",
-      "aten::pixel_shuffle",
-      "aten::pixel_unshuffle",
-      "aten::embedding",
-      // aten: shape, views and indexing.
-      "aten::view",
-      "aten::reshape",
-      "aten::flatten",
-      "aten::unflatten",
-      "aten::squeeze",
-      "aten::unsqueeze",
-      "aten::permute",
-      "aten::transpose",
-      "aten::contiguous",
-      "aten::expand",
-      "aten::expand_as",
-      "aten::repeat",
-      "aten::repeat_interleave",
-      "aten::cat",
-      "aten::concat",
-      "aten::stack",
-      "aten::chunk",
-      "aten::split",
-      "aten::split_with_sizes",
-      "aten::unbind",
-      "aten::slice",
-      "aten::select",
-      "aten::narrow",
-      "aten::index",
-      "aten::index_select",
-      "aten::gather",
-      "aten::scatter",
-      "aten::scatter_add",
-      "aten::masked_select",
-      "aten::flip",
-      "aten::roll",
-      "aten::rot90",
-      "aten::tril",
-      "aten::triu",
-      "aten::diagonal",
-      "aten::view_as",
-      "aten::reshape_as",
-      "aten::movedim",
-      "aten::swapaxes",
-      "aten::tensor_split",
-      "aten::broadcast_tensors",
-      "aten::meshgrid",
-      "aten::alias",
-      "aten::detach",
-      "aten::clone",
-      "aten::index_put_",
-      "aten::_unsafe_view",
-      "aten::numpy_T",
-      "aten::mT",
-      "aten::unfold",
-      // aten: creating tensors and casting them.
-      "aten::arange",
-      "aten::zeros",
-      "aten::ones",
-      "aten::full",
-      "aten::empty",
-      "aten::zeros_like",
-      "aten::ones_like",
-      "aten::full_like",
-      "aten::empty_like",
-      "aten::tensor",
-      "aten::scalar_tensor",
-      "aten::linspace",
-      "aten::to",
-      "aten::type_as",
-      "aten::float",
-      "aten::half",
-      "aten::bfloat16",
-      "aten::long",
-      "aten::int",
-      "aten::bool",
-      "aten::new_zeros",
-      "aten::new_ones",
-      "aten::new_full",
-      "aten::new_empty",
-      "aten::lift_fresh",
-      "aten::_to_copy",
-      "aten::one_hot",
-      "aten::eye",
-  };
-  return ops;
-}
 
 void walk_block(const torch::jit::Block* block, std::set<std::string>& found) {
   for (const torch::jit::Node* node : block->nodes()) {
@@ -356,32 +40,158 @@ void walk_function(const torch::jit::Function& function, std::set<std::string>& 
   walk_block(torch::jit::toGraphFunction(function).graph()->block(), found);
 }
 
-// torch::jit::load would run a class's __setstate__ while loading, before any check: refuse
-// archives that define one (exported models never do).
-void check_archive(const ModuleFile& file) {
+// The file, open once: the check and torch::jit::load read the same bytes even if the path is
+// replaced in between.
+class FileReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit FileReader(const std::string& path) {
+    fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat info {};
+    if (fd_ < 0 || fstat(fd_, &info) != 0) {
+      const int error = errno;
+      if (fd_ >= 0) close(fd_);
+      throw std::runtime_error(std::strerror(error));
+    }
+    if (!S_ISREG(info.st_mode)) {
+      close(fd_);
+      throw std::runtime_error("not a regular file");
+    }
+    size_ = static_cast<size_t>(info.st_size);
+  }
+  ~FileReader() override { close(fd_); }
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+
+  size_t size() const override { return size_; }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t got =
+          pread(fd_, static_cast<char*>(buf) + done, n - done, static_cast<off_t>(pos + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      done += static_cast<size_t>(got);
+    }
+    return done;
+  }
+
+ private:
+  int fd_ = -1;
+  size_t size_ = 0;
+};
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Reads every code file of the archive and decides on its parsed code (archive_scan.h), then
+// compiles all of it, without running anything, and checks the operators of every method and
+// function against the allow-list: all before torch::jit::load unpickles a single object.
+void check_archive(const ModuleFile& file,
+                   const std::shared_ptr<caffe2::serialize::ReadAdapterInterface>& bytes) {
   std::vector<std::string> records;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
-    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(file.path());
+    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(bytes);
     records = reader->getAllRecords();
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kBundle,
                 file.describe() + " is not a TorchScript file: " + describe_exception(e));
   }
-  static const std::regex setstate(R"(def\s+__setstate__)");
-  for (const auto& name : records) {
-    if (name.size() < 3 || name.compare(name.size() - 3, 3, ".py") != 0) continue;
-    std::string code;
+  const auto refuse = [&](const std::string& record, const std::string& why) {
+    throw Error(ErrorKind::kBundle, file.describe() + " (" + printable(record) + ") " + why);
+  };
+  const auto read_record = [&](const std::string& name) {
     try {
       auto [data, size] = reader->getRecord(name);
-      code.assign(static_cast<const char*>(data.get()), size);
+      return std::string(static_cast<const char*>(data.get()), size);
     } catch (const std::exception& e) {
       throw Error(ErrorKind::kBundle, file.describe() + " is damaged: " + describe_exception(e));
     }
-    if (std::regex_search(code, setstate)) {
-      throw Error(ErrorKind::kBundle, file.describe() +
-                                          " defines __setstate__, code that would run while "
-                                          "loading; model files may not");
+  };
+  // The loader looks records up ignoring case (miniz): names that differ only in case, or a code
+  // file whose ".py" is not lower case, could show it other bytes than the ones checked here.
+  std::set<std::string> seen;
+  for (const auto& name : records) {
+    if (!seen.insert(lower(name)).second) refuse(name, "appears twice in the archive");
+    if (ends_with(lower(name), ".py") && !ends_with(name, ".py")) {
+      refuse(name, "is code under a name the loader would also find");
+    }
+  }
+  // Before PyTorch 1.4 archives held model.json, whose loader runs __setstate__ its own way.
+  if (seen.count("model.json")) refuse("model.json", "is the legacy format, not read");
+
+  std::map<std::string, std::string> code;  // archive path -> text, for compiling
+  std::map<std::string, CodeFacts> facts;   // qualifier ("__torch__.a.b") -> what it defines
+  int64_t constants = 0;
+  size_t code_bytes = 0;
+  for (const auto& name : records) {
+    if (ends_with(name, ".pkl") && read_record(name).find("torch.classes") != std::string::npos) {
+      refuse(name, "uses a custom C++ class (torch.classes), which model files may not");
+    }
+    if (!ends_with(name, ".py")) continue;
+    std::string text = read_record(name);
+    code_bytes += text.size();
+    if (code_bytes > 4 * kMaxCodeFileBytes) refuse(name, "is more code than the limit");
+    CodeFacts found;
+    try {
+      found = scan_code_file(text);
+    } catch (const Error& e) {
+      refuse(name, e.detail());
+    }
+    constants = std::max(constants, found.constants);
+    if (name.rfind("code/", 0) == 0) {
+      std::string qualifier = name.substr(5, name.size() - 8);
+      std::replace(qualifier.begin(), qualifier.end(), '/', '.');
+      facts[qualifier] = std::move(found);
+      code[name] = std::move(text);
+    }
+  }
+  constexpr int64_t kMaxConstants = 1 << 20;
+  if (constants > kMaxConstants) refuse("code/", "uses more constants than the limit");
+
+  // Compiling is not running: the compiler only evaluates defaults and class constants (literals
+  // by now) and folds pure operations on literals. Constants are placeholders of their type.
+  auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  const std::vector<at::IValue> placeholders(static_cast<size_t>(constants),
+                                             at::IValue(at::empty({0})));
+  std::string compiling = "code/";
+  try {
+    torch::jit::SourceImporter importer(
+        unit, &placeholders,
+        [&](const std::string& qualifier) -> std::shared_ptr<torch::jit::Source> {
+          std::string path = qualifier;
+          std::replace(path.begin(), path.end(), '.', '/');
+          const auto it = code.find("code/" + path + ".py");
+          if (it == code.end()) return nullptr;
+          return std::make_shared<torch::jit::Source>(c10::string_view(it->second), it->first, 1);
+        },
+        reader->version());
+    for (const auto& [qualifier, defined] : facts) {
+      compiling = "code/" + qualifier;
+      std::replace(compiling.begin(), compiling.end(), '.', '/');
+      compiling += ".py";
+      for (const auto& name : defined.classes) {
+        importer.loadType(c10::QualifiedName(c10::QualifiedName(qualifier), name));
+      }
+    }
+  } catch (const std::exception& e) {
+    refuse(compiling, "does not compile: " + describe_exception(e));
+  }
+  std::set<std::string> found;
+  for (const torch::jit::Function* function : unit->get_functions())
+    walk_function(*function, found);
+  for (const auto& op : found) {
+    if (!operator_allowed(op)) {
+      throw Error(ErrorKind::kBundle, file.describe() + " uses the operator " + op +
+                                          ", which model files may not use (only tensor math "
+                                          "is allowed; see docs/bundle.md)");
     }
   }
 }
@@ -392,10 +202,6 @@ std::string ModuleFile::path() const { return (std::filesystem::path(bundle) / f
 
 std::string ModuleFile::describe() const {
   return folder_kind + " '" + printable(bundle) + "': " + role + " '" + printable(file) + "'";
-}
-
-bool operator_allowed(const std::string& qualified_name) {
-  return allowed_operators().count(qualified_name) > 0;
 }
 
 std::vector<std::string> module_operators(const torch::jit::Module& module) {
@@ -413,10 +219,16 @@ std::vector<std::string> module_operators(const torch::jit::Module& module) {
 std::shared_ptr<torch::jit::Module> load_script_module(const ModuleFile& file,
                                                        const c10::Device& device,
                                                        std::optional<c10::ScalarType> dtype) {
-  check_archive(file);
+  std::shared_ptr<caffe2::serialize::ReadAdapterInterface> bytes;
+  try {
+    bytes = std::make_shared<FileReader>(file.path());
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kBundle, "cannot read " + file.describe() + ": " + e.what());
+  }
+  check_archive(file, bytes);
   std::shared_ptr<torch::jit::Module> module;
   try {
-    module = std::make_shared<torch::jit::Module>(torch::jit::load(file.path(), device));
+    module = std::make_shared<torch::jit::Module>(torch::jit::load(bytes, device));
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kBundle,
                 "cannot load " + file.describe() + ": " + describe_exception(e));
@@ -438,8 +250,44 @@ std::shared_ptr<torch::jit::Module> load_script_module(const ModuleFile& file,
   return module;
 }
 
+namespace {
+
+class EscapingHandler final : public c10::WarningHandler {
+ public:
+#if TORCH_VERSION_MAJOR >= 2
+  void process(const c10::Warning& warning) override { log(warning.msg()); }
+#else
+  void process(const c10::SourceLocation&, const std::string& msg, bool) override { log(msg); }
+#endif
+
+ private:
+  static void log(const std::string& msg) {
+    spdlog::warn("model code warns: {}", quote_for_error(msg, 300));
+  }
+};
+
+EscapingHandler& escaping_handler() {
+  static EscapingHandler handler;
+  return handler;
+}
+
+}  // namespace
+
+#if TORCH_VERSION_MAJOR >= 2
+ModelWarnings::ModelWarnings() : previous_(c10::WarningUtils::get_warning_handler()) {
+  c10::WarningUtils::set_warning_handler(&escaping_handler());
+}
+ModelWarnings::~ModelWarnings() { c10::WarningUtils::set_warning_handler(previous_); }
+#else
+ModelWarnings::ModelWarnings() : previous_(c10::Warning::get_warning_handler()) {
+  c10::Warning::set_warning_handler(&escaping_handler());
+}
+ModelWarnings::~ModelWarnings() { c10::Warning::set_warning_handler(previous_); }
+#endif
+
 torch::Tensor run_probe(const ModuleFile& file, const std::function<torch::Tensor()>& probe) {
   try {
+    const ModelWarnings warnings;
     torch::NoGradGuard no_grad;
     return probe();
   } catch (const Error&) {

@@ -1,14 +1,19 @@
 // Loading a bundle's TorchScript files, which are untrusted code, and running their probes.
 //
 // A TorchScript file is a program: it could call any operator LibTorch has, file and storage
-// operators included (aten::from_file opens any path, read-write). So before a module's code
-// runs at all:
-//   1. its archive is read and refused if it defines __setstate__ (which torch::jit::load would
-//      run while loading);
-//   2. after loading, every graph it holds (all methods of all submodules and every function of
-//      its compilation unit, with nested blocks) is walked, and any operator outside an
+// operators included (aten::from_file opens any path, read-write). torch::jit::load runs some
+// of it while loading (a class's __setstate__; default arguments and class constants, which the
+// compiler evaluates). So before torch::jit::load sees the file:
+//   1. every code file of the archive is parsed with TorchScript's own parser and refused if it
+//      defines __setstate__/__getstate__, has a default or class constant that is not a literal,
+//      names an operator outside the allow-list or a custom C++ class, or is deep or long enough
+//      to overflow the stack of TorchScript's recursive parser (archive_scan.h);
+//   2. all of that code is compiled (which runs none of it) and every graph (every method of
+//      every class, every function, with nested blocks) is walked: any operator outside an
 //      allow-list of tensor math is refused, naming the file and the operator.
-// All LibTorch exceptions become one-line anagram::Error(kBundle).
+// After loading, the module's graphs are walked once more. The file is opened once, so the
+// checks and the loader read the same bytes. All LibTorch exceptions become one-line
+// anagram::Error(kBundle).
 #pragma once
 
 #include <torch/script.h>
@@ -40,6 +45,20 @@ std::shared_ptr<torch::jit::Module> load_script_module(const ModuleFile& file,
 std::vector<std::string> module_operators(const torch::jit::Module& module);
 // Whether a model file may use the operator.
 bool operator_allowed(const std::string& qualified_name);
+
+// While alive, warnings raised on this thread (a model's code may call torch.warn with any
+// text) go to the log as one line with control characters escaped, never raw to the terminal.
+// Every call into a model's code holds one.
+class ModelWarnings {
+ public:
+  ModelWarnings();
+  ~ModelWarnings();
+  ModelWarnings(const ModelWarnings&) = delete;
+  ModelWarnings& operator=(const ModelWarnings&) = delete;
+
+ private:
+  c10::WarningHandler* previous_;
+};
 
 // Runs `probe` (a small call through the module) and turns any exception into
 // Error(kBundle, "<file>: fails on a probe input: <cause>").

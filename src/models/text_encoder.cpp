@@ -49,6 +49,7 @@ torch::Tensor TextEncoder::encode(const std::vector<std::string>& prompts) const
               mask[i].data_ptr<int64_t>());
   }
   torch::NoGradGuard no_grad;
+  const detail::ModelWarnings warnings;
   return module_->forward({ids.to(device_), mask.to(device_)}).toTensor().to(torch::kFloat);
 }
 

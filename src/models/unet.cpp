@@ -85,6 +85,7 @@ torch::Tensor UNet::operator()(const torch::Tensor& x, int64_t timestep,
                                const torch::Tensor& text_states,
                                const torch::Tensor& class_labels) const {
   torch::jit::GraphOptimizerEnabledGuard optimize(jit_optimize());
+  const detail::ModelWarnings warnings;
   return module_->forward(inputs(x, timestep, text_states, class_labels))
       .toTensor()
       .to(torch::kFloat);
@@ -93,6 +94,7 @@ torch::Tensor UNet::operator()(const torch::Tensor& x, int64_t timestep,
 UNet::OutputWithAttention UNet::forward_with_attention(const torch::Tensor& x, int64_t timestep,
                                                        const torch::Tensor& text_states) const {
   torch::jit::GraphOptimizerEnabledGuard optimize(jit_optimize());
+  const detail::ModelWarnings warnings;
   const auto result =
       module_->get_method("forward_with_attention")(inputs(x, timestep, text_states, {})).toTuple();
   return {result->elements()[0].toTensor().to(torch::kFloat),

@@ -1,10 +1,12 @@
 // Makes corrupt and hostile variants of a (schema 2) bundle for the CLI's table-driven tests.
 //
-// Usage: anagram_make_bad_bundles DEFAULT_BUNDLE OUT_DIR
+// Usage: anagram_make_bad_bundles DEFAULT_BUNDLE OUT_DIR [SCORER_DIR]
 // Writes OUT_DIR/<case>/ (a copy of the bundle with one fault) and OUT_DIR/cases.tsv, one line
 // per case: "<case>\t<text the one-line error must contain>". Each fault is made so that it is
 // the only one: where a file changes, its hash in the manifest is updated, so that the check
-// under test (not the hash check) must catch it, unless the case is about the hash.
+// under test (not the hash check) must catch it, unless the case is about the hash. With
+// SCORER_DIR, also OUT_DIR/scorers/<case>/ and OUT_DIR/scorers.tsv: the scorer with a hostile
+// image encoder. Hostile code would write OUT_DIR/hostile-wrote-this if it ever ran.
 #include <torch/script.h>
 #include <zlib.h>
 
@@ -16,6 +18,7 @@
 #include <sstream>
 #include <string>
 
+#include "../hostile_archives.h"
 #include "core/sha256.h"
 
 namespace fs = std::filesystem;
@@ -42,9 +45,10 @@ struct Case {
   fs::path dir;
   json manifest;
   bool raw_manifest = false;  // the fault wrote manifest.json itself
+  std::string manifest_name = "manifest.json";
 
   void save() const {
-    if (!raw_manifest) write(dir / "manifest.json", manifest.dump(2));
+    if (!raw_manifest) write(dir / manifest_name, manifest.dump(2));
   }
   // Replaces a file and records its new hash, so that only the content is wrong.
   void replace_file(const std::string& name, const std::string& bytes) {
@@ -84,12 +88,14 @@ std::string gzip(const std::string& data) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s DEFAULT_BUNDLE OUT_DIR\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s DEFAULT_BUNDLE OUT_DIR [SCORER_DIR]\n", argv[0]);
     return 2;
   }
-  const fs::path source = argv[1], out = argv[2];
-  fs::create_directories(out);
+  const fs::path source = argv[1];
+  fs::create_directories(argv[2]);
+  const fs::path out = fs::absolute(argv[2]);
+  const std::string marker = (out / "hostile-wrote-this").string();
   const json original = json::parse(read(source / "manifest.json"));
   if (original.value("schema_version", 0) < 2) {
     std::fprintf(stderr, "%s: needs a schema 2 bundle\n", argv[0]);
@@ -257,6 +263,46 @@ def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
   make("bpe_gzip_bomb", "BPE vocabulary", [&](Case& c) {
     c.replace_file(original["clip"]["bpe_vocab"], gzip(std::string(200 << 20, 'a')));
   });
+  // Code that would run while loading, slipped past a check of the text (hostile_archives.h).
+  const std::vector<anagram::testing::HostileArchive> hostile =
+      anagram::testing::hostile_archives(marker);
+  for (const auto& h : hostile) {
+    make("text_encoder_" + h.name, h.needle, [&](Case& c) { c.replace_file(text, h.bytes); });
+  }
   std::printf("%d bad bundles in %s\n", count, out.c_str());
+
+  if (argc == 4) {
+    // The same inside a scorer (anagram score --scorer).
+    const fs::path scorer = argv[3];
+    const json scorer_json = json::parse(read(scorer / "scorer.json"));
+    const std::string image = scorer_json["image_encoder"];
+    std::ofstream scorers(out / "scorers.tsv");
+    for (const auto& h : hostile) {
+      Case c{out / "scorers" / h.name, scorer_json, false, "scorer.json"};
+      fs::remove_all(c.dir);
+      fs::create_directories(c.dir.parent_path());
+      fs::copy(scorer, c.dir, fs::copy_options::recursive | fs::copy_options::create_hard_links);
+      c.replace_file(image, h.bytes);
+      c.save();
+      scorers << h.name << '\t' << h.needle << '\n';
+    }
+    std::printf("%zu bad scorers in %s\n", hostile.size(), (out / "scorers").c_str());
+
+    // Not a bad bundle: one that works, but whose text encoder warns with terminal escape
+    // sequences in the text (torch.warn), for untrusted_files_test.sh.
+    Case c{out / "warns", original};
+    fs::remove_all(c.dir);
+    fs::copy(source, c.dir, fs::copy_options::recursive | fs::copy_options::create_hard_links);
+    torch::jit::Module wrapper("Warner");
+    wrapper.register_module("inner", torch::jit::load((source / text).string()));
+    wrapper.define(
+        "def forward(self, ids: Tensor, mask: Tensor) -> Tensor:\n"
+        "    torch.warn(\"\x1b[2J\x1b]0;pwned\x07\x1b[31mred text\x1b[0m\")\n"
+        "    return self.inner.forward(ids, mask)\n");
+    std::ostringstream bytes;
+    wrapper.save(bytes);
+    c.replace_file(text, bytes.str());
+    c.save();
+  }
   return 0;
 }

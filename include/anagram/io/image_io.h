@@ -31,7 +31,8 @@ struct RgbImage {
 RgbImage to_rgb8(const torch::Tensor& image);
 
 // The picture as seen through `view`. Views act on [-1, 1] pixels, so negate gives 255 - x;
-// every other view only moves pixels. Exact.
+// every other permutation only moves pixels (exact). A factorized view gives its rendering
+// (a hybrid's low band, the grayscale picture, the motion-blurred one; see views/factor.h).
 RgbImage view_of(const View& view, const RgbImage& image);
 
 // Each pixel becomes a factor x factor block (pictures of 64x64 are small to look at).
@@ -49,13 +50,29 @@ RgbImage make_sheet(const std::vector<RgbImage>& tiles, const std::vector<std::s
 std::string encode_png(const RgbImage& image,
                        const std::vector<std::pair<std::string, std::string>>& text = {});
 
-// Reads an 8-bit PNG (grey, RGB or with alpha, which is dropped) as RGB. The file is the
-// user's, so it is bounded: at most 64 MiB and max_side pixels a side, checked before decoding.
-// Throws Error(kInvalidArgument) naming the file.
-RgbImage read_png(const std::filesystem::path& path, int max_side = 4096);
+// The bounds on every PNG the program reads (they are the user's files): the file's bytes and
+// the pixels a side, both checked before anything is decoded.
+constexpr uintmax_t kMaxPngBytes = 64u << 20;
+constexpr int kMaxPngSide = 4096;
 
-// Writes `bytes` to a temporary file beside `path` and renames it into place, so readers never
-// see a half-written file. Throws anagram::Error(kIo).
+// Reads an 8-bit PNG (grey, RGB, palette or with alpha, which is dropped) as RGB, with libpng.
+// Bounded: at most kMaxPngBytes and max_side pixels a side, checked from the header before
+// decoding; memory is the picture's own size whatever the compressed data inflates to. Throws
+// Error(kInvalidArgument) naming the file.
+RgbImage read_png(const std::filesystem::path& path, int max_side = kMaxPngSide);
+// The same from the file's bytes; `name` is for messages.
+RgbImage decode_png(const std::string& bytes, const std::string& name, int max_side = kMaxPngSide);
+
+// The first max_bytes + 1 bytes of a file (a longer one, or a device, is seen to be too long
+// without reading it all), in memory as large as what was read. Throws std::runtime_error.
+std::string read_at_most(const std::filesystem::path& path, size_t max_bytes);
+
+// Writes `bytes` to a new temporary file beside `path` (an unpredictable name, created with
+// O_CREAT|O_EXCL|O_NOFOLLOW), syncs it and renames it over `path`, so readers never see a
+// half-written file and a link planted in the folder cannot redirect the write. A `path` that
+// is a symbolic link is refused, not followed. Nothing is left behind on failure. Throws
+// anagram::Error: kRuntime when the disk is full or the file size limit is reached (ENOSPC,
+// EFBIG, EDQUOT, EIO: a failure while working), kIo otherwise (e.g. no permission).
 void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
 
 }  // namespace anagram

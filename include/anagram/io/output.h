@@ -5,8 +5,10 @@
 // OUT (so a second run continues the numbering) and is renamed into place only if that name is
 // still free (renameat2 RENAME_NOREPLACE: no race with another run); files and folders already
 // in OUT are never removed or replaced. While a sample is written it lives in a hidden
-// OUT/.sample_NNN.tmp-PID (or .seed_NNN.tmp-PID) folder, removed on any error; one left behind
-// by a killed run is removed by a later run once process PID has gone.
+// OUT/.sample_NNN.tmp-PID-TOKEN (or .seed_NNN.tmp-PID-TOKEN) folder, which its writer keeps
+// locked (flock) and removes on any error; one left behind by a killed run is removed by a later
+// run, once its lock is free: the kernel releases it when the writer's process ends, and no
+// other writer (another worker thread of the same process included) ever holds it.
 #pragma once
 
 #include <filesystem>
@@ -19,7 +21,8 @@ namespace anagram {
 void check_output_dir(const std::filesystem::path& dir);
 
 // Creates `dir` if needed, checks that files can be created in it and removes temporary
-// sample folders left by runs whose process is gone. Throws anagram::Error(kIo).
+// sample folders whose writer has provably ended (never one being written, by this process or
+// another). Throws anagram::Error(kIo).
 void prepare_output_dir(const std::filesystem::path& dir);
 
 // The sample numbers in use in `dir` (folders or files named sample_NNN): the next is max + 1.
@@ -43,6 +46,7 @@ class SampleFolder {
   std::filesystem::path parent_;
   std::string name_;  // "" = the next free sample_NNN
   std::filesystem::path temp_path_;
+  int lock_fd_ = -1;  // the temporary folder, locked while this object lives
   bool committed_ = false;
 };
 

@@ -2,7 +2,7 @@
 // video but not animated WebP. Written with FFmpeg's libraries where the build has them.
 //
 //   anagram::require_mp4();  // before any work
-//   anagram::write_file_atomic("dog-cat.mp4", anagram::encode_mp4_animation(animation));
+//   anagram::write_file_atomic("dog-cat.mp4", anagram::encode_mp4_animation(plan));
 #pragma once
 
 #include <string>
@@ -17,11 +17,12 @@ bool mp4_supported();
 // before any work.
 void require_mp4();
 // The MP4 file's bytes: H.264 (libx264 where FFmpeg has it; otherwise its H.264 encoder, or
-// MPEG-4 Part 2) in yuv420p, one frame per animation frame lasting frame_ms. Odd frame sides
+// MPEG-4 Part 2) in yuv420p, one frame per animation frame lasting frame_time_ms; frames are
+// drawn and encoded one at a time. Odd frame sides
 // are padded by one pixel (repeating the edge), as yuv420p needs even sides. Deterministic for
 // the same frames, FFmpeg build and CPU kind (the SIMD code differs between CPUs). Throws
 // Error(kInvalidArgument) for an empty animation or frames of different sizes, Error(kRuntime) if
 // FFmpeg fails or !mp4_supported().
-std::string encode_mp4_animation(const Animation& animation);
+std::string encode_mp4_animation(const FrameSource& frames);
 
 }  // namespace anagram
