@@ -1,6 +1,8 @@
 // `anagram gallery`: escaping of hostile prompts and folder names, URLs of pictures, the summary
 // plot's numbers, cards read from sample folders, their groups and order, scores matched to
-// cards, and refusals of bad scores files. The page in a browser: tests/gallery_test.sh.
+// cards, refusals of bad scores files, and the whole command (make_gallery): where the page may
+// be written (never through a link, never over a file it did not make unless forced) and bad
+// folders. The page in a browser: tests/gallery_test.sh.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -283,6 +285,116 @@ TEST_F(GalleryFolder, RefusesBadScoresFiles) {
   } catch (const Error& e) {
     EXPECT_EQ(e.exit_code(), 2);
   }
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void expect_refused(const GalleryOptions& options, const std::string& needle) {
+  try {
+    make_gallery(options);
+    ADD_FAILURE() << "accepted, expected: " << needle;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 2) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(GalleryFolder, MakesThePageBesideTheSamples) {
+  add_sample("job/seed_000000", {"a dog", "a cat"}, 0);
+  add_sample("job/seed_000001", {"a dog", "a cat"}, 1);
+  add_sample("base/seed_000000", {"a dog", "a cat"}, 0, Method::kBaseline);
+  fs::create_directories(root_ / "job" / "not-a-sample");
+  GalleryOptions options;
+  options.root = root_;
+  const GalleryResult made = make_gallery(options);
+  EXPECT_EQ(made.page, root_ / "index.html");
+  EXPECT_EQ(made.target, PageTarget::kNew);
+  EXPECT_EQ(made.cards, 3u);
+  EXPECT_TRUE(made.unreadable.empty());
+  const std::string html = read_text(made.page);
+  EXPECT_EQ(count(html, "<article class=\"card\""), 3u);
+  EXPECT_EQ(count(html, "<section class=\"group\""), 2u);
+  EXPECT_NE(html.find("src=\"job/seed_000001/sheet.png\""), std::string::npos);
+  EXPECT_EQ(html.find(root_.string()), std::string::npos);  // nothing absolute
+  EXPECT_TRUE(is_gallery_page(made.page));
+  // A second run replaces its own page without --force.
+  add_sample("job/seed_000002", {"a dog", "a cat"}, 2);
+  const GalleryResult again = make_gallery(options);
+  EXPECT_EQ(again.target, PageTarget::kOwnPage);
+  EXPECT_EQ(count(read_text(made.page), "<article class=\"card\""), 4u);
+}
+
+TEST_F(GalleryFolder, NeverOverwritesWhatItDidNotMake) {
+  add_sample("job/seed_000000", {"a dog", "a cat"}, 0);
+  GalleryOptions options;
+  options.root = root_;
+  options.out = root_ / "notes.html";
+  std::ofstream(options.out) << "<!doctype html>\n<p>my notes</p>\n";
+  expect_refused(options, "pass --force");
+  EXPECT_EQ(read_text(options.out), "<!doctype html>\n<p>my notes</p>\n");
+  EXPECT_FALSE(is_gallery_page(options.out));
+  options.force = true;
+  EXPECT_EQ(make_gallery(options).target, PageTarget::kForced);
+  EXPECT_TRUE(is_gallery_page(options.out));
+}
+
+TEST_F(GalleryFolder, RefusesASymlinkedPage) {
+  add_sample("job/seed_000000", {"a dog", "a cat"}, 0);
+  const fs::path target = root_ / "elsewhere.html";
+  std::ofstream(target) << "keep me";
+  fs::create_symlink(target, root_ / "index.html");
+  GalleryOptions options;
+  options.root = root_;
+  expect_refused(options, "symbolic link");
+  options.force = true;  // not even when forced
+  expect_refused(options, "symbolic link");
+  // A link to a gallery page made earlier is refused too: it is not the page, it points at one.
+  fs::remove(root_ / "index.html");
+  options.out = target;
+  std::ofstream(target) << "";
+  make_gallery(options);
+  fs::create_symlink(target, root_ / "index.html");
+  options.out.clear();
+  options.force = false;
+  expect_refused(options, "symbolic link");
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(root_ / "index.html")));
+}
+
+TEST_F(GalleryFolder, RefusesBadFolders) {
+  GalleryOptions options;
+  options.root = root_ / "missing";
+  options.out = root_ / "page.html";
+  expect_refused(options, "is not a folder");
+  options.root = root_;  // a folder without samples
+  expect_refused(options, "no sample folders");
+  add_sample("job/seed_000000", {"a dog", "a cat"}, 0);
+  options.out = root_ / "no" / "such" / "page.html";
+  expect_refused(options, "does not exist");
+  options.out = root_ / "job";
+  expect_refused(options, "is a folder");
+  options.out.clear();
+  options.scores = root_ / "missing.json";
+  expect_refused(options, "scores file");
+  EXPECT_FALSE(fs::exists(root_ / "index.html"));
+  options.scores.clear();
+  options.max_cards = 0;
+  expect_refused(options, "at most 0");
+}
+
+TEST_F(GalleryFolder, ReportsUnreadableSamples) {
+  add_sample("job/seed_000000", {"a dog", "a cat"}, 0);
+  fs::create_directories(root_ / "job" / "seed_000001");
+  std::ofstream(root_ / "job" / "seed_000001" / "metadata.json") << "{\"request\": 3}";
+  GalleryOptions options;
+  options.root = root_;
+  const GalleryResult made = make_gallery(options);
+  EXPECT_EQ(made.cards, 1u);
+  ASSERT_EQ(made.unreadable.size(), 1u);
+  EXPECT_NE(made.unreadable[0].find("seed_000001"), std::string::npos) << made.unreadable[0];
 }
 
 }  // namespace

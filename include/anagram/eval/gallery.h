@@ -3,13 +3,17 @@
 // scores), grouped by prompt pair and method, sortable in the page, and the per-method summary
 // of `anagram score --json` as an inline SVG plot.
 //
-//   std::vector<anagram::GalleryCard> cards;
-//   for (const auto& folder : anagram::find_sample_folders({"runs"}))
-//     cards.push_back(anagram::read_gallery_card(folder));
-//   const anagram::GalleryScores scores = anagram::read_gallery_scores("scores.json");
-//   anagram::attach_scores(cards, scores, "runs");
-//   anagram::write_file_atomic("runs/index.html",
-//                              anagram::render_gallery(cards, {"runs", "my runs", &scores}));
+//   anagram::GalleryOptions options;
+//   options.root = "runs";                 // a gen or batch --out
+//   options.scores = "runs/scores.json";   // optional: what `anagram score --json` wrote
+//   const anagram::GalleryResult made = anagram::make_gallery(options);  // runs/index.html
+//
+// or piece by piece: read_gallery_card per folder of find_sample_folders, read_gallery_scores,
+// attach_scores, render_gallery, then check_gallery_output and write_file_atomic.
+//
+// Where data lives: cards and scores are plain host data (no tensors); the page is one string
+// in memory, written beside the samples (OUT/index.html) through a temporary file renamed into
+// place. It links the pictures relative to its own folder and copies none.
 //
 // Everything read is the user's and untrusted: metadata.json goes through read_sample_record
 // (bounded, typed), the scores file is bounded and typed, every text that comes from a file
@@ -18,9 +22,11 @@
 // Content-Security-Policy allows, by hash), and the pictures are referenced relative to the
 // page's folder, so the folder can be copied or served as it is.
 //
-// No tensors: cards and scores are plain host data.
+// The page is never written through a symbolic link; an existing file is replaced only when it
+// is a page anagram gallery made (its generator line says so) or when the caller forces it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -127,5 +133,41 @@ std::string html_escape(std::string_view text);
 // A relative path as a URL path: each component percent-encoded (all but A-Z a-z 0-9 - . _ ~),
 // joined with '/'.
 std::string url_path(const std::filesystem::path& relative);
+
+// Where the page goes: a new file, a page anagram gallery made earlier (replaced), or another
+// file the caller forces out of the way.
+enum class PageTarget { kNew, kOwnPage, kForced };
+
+// Whether `page` is a regular file (not a link) that starts as render_gallery's pages do.
+bool is_gallery_page(const std::filesystem::path& page);
+
+// Checks that the page may be written at `page`. Throws Error(kInvalidArgument, "out") for a
+// symbolic link (even with `force`), a folder, something that is not a regular file, a missing
+// parent folder, or an existing file that is not a gallery page unless `force`.
+PageTarget check_gallery_output(const std::filesystem::path& page, bool force);
+
+struct GalleryOptions {
+  std::filesystem::path root;    // a gen or batch output folder, or one sample folder
+  std::filesystem::path scores;  // `anagram score --json` output; empty: no scores
+  std::filesystem::path out;     // the page; empty: root/index.html
+  std::string title;             // empty: "anagram gallery: <root's name>"
+  bool force = false;            // replace an existing file that is not a gallery page
+  size_t max_cards = 20000;      // a page of more is too heavy to open; make one per subfolder
+};
+
+struct GalleryResult {
+  std::filesystem::path page;
+  PageTarget target = PageTarget::kNew;
+  size_t cards = 0;
+  size_t scored = 0;                    // cards that got a score
+  size_t scores_unused = 0;             // scored samples without a card, at least
+  std::vector<std::string> unreadable;  // one line per sample folder that could not be read
+};
+
+// The whole command: checks the page's place, reads the scores file and finds the sample folders
+// (each refusal an Error(kInvalidArgument) before anything is written), reads a card per folder
+// (unreadable ones are listed, not fatal; none readable: Error(kRuntime)), renders the page and
+// writes it atomically. `stop`, when set, interrupts between folders (Error(kInterrupted)).
+GalleryResult make_gallery(const GalleryOptions& options, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace anagram
