@@ -34,11 +34,15 @@ std::string head_of(const fs::path& page) {
   return bytes;
 }
 
-std::vector<fs::path> sample_folders(const GalleryOptions& options) {
+void check_root(const fs::path& root) {
   std::error_code ec;
-  if (!fs::is_directory(options.root, ec)) {
-    refuse("", quoted(options.root) + " is not a folder (give a gen or batch --out)");
+  if (!fs::is_directory(root, ec)) {
+    refuse("", quoted(root) + " is not a folder (give a gen or batch --out)");
   }
+}
+
+std::vector<fs::path> sample_folders(const GalleryOptions& options) {
+  check_root(options.root);
   std::vector<fs::path> folders = find_sample_folders({options.root});
   if (folders.empty()) {
     refuse("", "no sample folders (with metadata.json) under " + quoted(options.root));
@@ -89,7 +93,8 @@ PageTarget check_gallery_output(const fs::path& page, bool force) {
 GalleryResult make_gallery(const GalleryOptions& options, const std::atomic<bool>* stop) {
   GalleryResult result;
   result.page = options.out.empty() ? options.root / "index.html" : options.out;
-  // 1. Refusals first: the page's place, the scores file, the folders.
+  // 1. Refusals first: the samples' folder, the page's place, the scores file, the samples.
+  check_root(options.root);
   result.target = check_gallery_output(result.page, options.force);
   GalleryScores scores;
   if (!options.scores.empty()) scores = read_gallery_scores(options.scores);
