@@ -35,6 +35,7 @@ Runner add_gen_command(CLI::App& app, const GlobalOptions& global);
 Runner add_batch_command(CLI::App& app, const GlobalOptions& global);
 Runner add_score_command(CLI::App& app, const GlobalOptions& global);
 Runner add_animate_command(CLI::App& app, const GlobalOptions& global);
+Runner add_gallery_command(CLI::App& app, const GlobalOptions& global);
 Runner add_views_command(CLI::App& app);
 Runner add_info_command(CLI::App& app);
 

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   Runner batch = add_batch_command(app, global);
   Runner score = add_score_command(app, global);
   Runner animate = add_animate_command(app, global);
+  Runner gallery = add_gallery_command(app, global);
   Runner views = add_views_command(app);
   Runner info = add_info_command(app);
 
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("batch")) return batch();
     if (app.got_subcommand("score")) return score();
     if (app.got_subcommand("animate")) return animate();
+    if (app.got_subcommand("gallery")) return gallery();
     if (app.got_subcommand("views")) return views();
     if (app.got_subcommand("info")) return info();
   } catch (const anagram::Error& e) {
