@@ -19,6 +19,7 @@
 #include "anagram/core/error.h"
 #include "anagram/io/animation.h"
 #include "anagram/io/video.h"
+#include "anagram/io/view_picture.h"
 #include "anagram/views/views.h"
 
 // Defined by tests/CMakeLists.txt when the program was built with the library.

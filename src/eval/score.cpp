@@ -8,6 +8,7 @@
 
 #include "anagram/core/error.h"
 #include "anagram/io/image_io.h"
+#include "anagram/io/view_picture.h"
 #include "anagram/pipeline/sample_record.h"
 
 namespace anagram {

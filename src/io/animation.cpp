@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "anagram/core/error.h"
+#include "anagram/io/view_picture.h"
 #include "anagram/views/jigsaw.h"
 #include "io/factor_motion.h"
 

@@ -6,7 +6,7 @@
 //   anagram::write_file_atomic("out/anagram.png", png);
 //
 // Where tensors live: anywhere; to_rgb8 copies its input to the host. RgbImage and every
-// function on it (views included: view_of) work on the host only.
+// function on it work on the host only.
 #pragma once
 
 #include <torch/types.h>
@@ -15,8 +15,6 @@
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include "anagram/views/views.h"
 
 namespace anagram {
 
@@ -29,11 +27,6 @@ struct RgbImage {
 // image: (3, H, W) float in [-1, 1] on any device. Converted as the IF pipeline does:
 // round(clamp(x / 2 + 0.5, 0, 1) * 255).
 RgbImage to_rgb8(const torch::Tensor& image);
-
-// The picture as seen through `view`. Views act on [-1, 1] pixels, so negate gives 255 - x;
-// every other permutation only moves pixels (exact). A factorized view gives its rendering
-// (a hybrid's low band, the grayscale picture, the motion-blurred one; see views/factor.h).
-RgbImage view_of(const View& view, const RgbImage& image);
 
 // Each pixel becomes a factor x factor block (pictures of 64x64 are small to look at).
 RgbImage upscale_nearest(const RgbImage& image, int factor);
