@@ -21,6 +21,71 @@ void write_output(const std::string& path, const std::string& text) {
   if (!path.empty()) write_file_atomic(path, text);
 }
 
+struct ScoreOptions {
+  std::vector<std::string> paths;
+  std::string scorer;
+  std::string device = "cpu";
+  int size = 0;
+  std::string csv, summary_csv, json;
+  int select = 0;
+  int resamples = 1000;
+  bool force = false;
+};
+
+int run_score(const ScoreOptions& o, const GlobalOptions& global) {
+  if (o.scorer.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, "scorer",
+                "no scorer given: export one with scripts/export/export_clip_scorer.py and pass "
+                "--scorer DIR (or set ANAGRAM_SCORER)");
+  }
+  refuse_existing_output(o.csv, "csv", o.force);
+  refuse_existing_output(o.summary_csv, "summary-csv", o.force);
+  refuse_existing_output(o.json, "json", o.force);
+  std::vector<fs::path> roots(o.paths.begin(), o.paths.end());
+  const std::vector<fs::path> folders = find_sample_folders(roots);
+  if (folders.empty()) {
+    throw Error(ErrorKind::kInvalidArgument, "no sample folders (with metadata.json) found");
+  }
+  const c10::Device device = parse_device(o.device);
+  const ClipScorer scorer = ClipScorer::load(o.scorer, device);
+
+  std::vector<ScoredSample> samples;
+  int failed = 0;
+  for (size_t i = 0; i < folders.size() && !g_interrupted; ++i) {
+    try {
+      samples.push_back(score_sample_folder(scorer, folders[i], o.size));
+    } catch (const Error& e) {
+      ++failed;
+      std::cerr << "anagram: error: " << quote_for_error(e.detail(), 500) << "\n";
+    }
+    if (!global.quiet) {
+      std::fprintf(stderr, "\rscored %zu/%zu", i + 1, folders.size());
+      if (i + 1 == folders.size()) std::fprintf(stderr, "\n");
+    }
+  }
+  if (g_interrupted) return 130;
+  if (samples.empty()) {
+    std::cerr << "anagram: error: no sample could be scored\n";
+    return 1;
+  }
+  if (o.select > 0) select_best(samples, static_cast<size_t>(o.select));
+  const std::vector<GroupSummary> summary = summarize_scores(samples, o.resamples, 0);
+  write_output(o.csv, samples_csv(samples));
+  write_output(o.summary_csv, summary_csv(summary));
+  if (!o.json.empty())
+    write_output(o.json, scores_json(samples, summary, scorer.manifest()).dump(2) + "\n");
+  const std::string table = summary_table(summary);
+  if (o.select > 0) {
+    std::fputs(table.c_str(), stderr);
+    for (const auto& s : samples) {
+      if (s.selected) std::printf("%s\n", s.folder.string().c_str());
+    }
+  } else {
+    std::fputs(table.c_str(), stdout);
+  }
+  return failed > 0 ? 1 : 0;
+}
+
 }  // namespace
 
 void refuse_existing_output(const std::string& path, const std::string& option, bool force) {
@@ -32,17 +97,7 @@ void refuse_existing_output(const std::string& path, const std::string& option, 
 }
 
 Runner add_score_command(CLI::App& app, const GlobalOptions& global) {
-  struct Options {
-    std::vector<std::string> paths;
-    std::string scorer;
-    std::string device = "cpu";
-    int size = 0;
-    std::string csv, summary_csv, json;
-    int select = 0;
-    int resamples = 1000;
-    bool force = false;
-  };
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<ScoreOptions>();
   if (const char* env = std::getenv("ANAGRAM_SCORER"); env && *env) o->scorer = env;
   CLI::App* cmd = app.add_subcommand(
       "score", "Score finished samples with CLIP: alignment and concealment, per method");
@@ -72,59 +127,7 @@ Runner add_score_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("-d,--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_flag("--force", o->force, "Replace existing --csv/--summary-csv/--json files");
 
-  return [o, &global]() {
-    if (o->scorer.empty()) {
-      throw Error(ErrorKind::kInvalidArgument, "scorer",
-                  "no scorer given: export one with scripts/export/export_clip_scorer.py and pass "
-                  "--scorer DIR (or set ANAGRAM_SCORER)");
-    }
-    refuse_existing_output(o->csv, "csv", o->force);
-    refuse_existing_output(o->summary_csv, "summary-csv", o->force);
-    refuse_existing_output(o->json, "json", o->force);
-    std::vector<fs::path> roots(o->paths.begin(), o->paths.end());
-    const std::vector<fs::path> folders = find_sample_folders(roots);
-    if (folders.empty()) {
-      throw Error(ErrorKind::kInvalidArgument, "no sample folders (with metadata.json) found");
-    }
-    const c10::Device device = parse_device(o->device);
-    const ClipScorer scorer = ClipScorer::load(o->scorer, device);
-
-    std::vector<ScoredSample> samples;
-    int failed = 0;
-    for (size_t i = 0; i < folders.size() && !g_interrupted; ++i) {
-      try {
-        samples.push_back(score_sample_folder(scorer, folders[i], o->size));
-      } catch (const Error& e) {
-        ++failed;
-        std::cerr << "anagram: error: " << quote_for_error(e.detail(), 500) << "\n";
-      }
-      if (!global.quiet) {
-        std::fprintf(stderr, "\rscored %zu/%zu", i + 1, folders.size());
-        if (i + 1 == folders.size()) std::fprintf(stderr, "\n");
-      }
-    }
-    if (g_interrupted) return 130;
-    if (samples.empty()) {
-      std::cerr << "anagram: error: no sample could be scored\n";
-      return 1;
-    }
-    if (o->select > 0) select_best(samples, static_cast<size_t>(o->select));
-    const std::vector<GroupSummary> summary = summarize_scores(samples, o->resamples, 0);
-    write_output(o->csv, samples_csv(samples));
-    write_output(o->summary_csv, summary_csv(summary));
-    if (!o->json.empty())
-      write_output(o->json, scores_json(samples, summary, scorer.manifest()).dump(2) + "\n");
-    const std::string table = summary_table(summary);
-    if (o->select > 0) {
-      std::fputs(table.c_str(), stderr);
-      for (const auto& s : samples) {
-        if (s.selected) std::printf("%s\n", s.folder.string().c_str());
-      }
-    } else {
-      std::fputs(table.c_str(), stdout);
-    }
-    return failed > 0 ? 1 : 0;
-  };
+  return [o, &global]() { return run_score(*o, global); };
 }
 
 }  // namespace anagram::cli

@@ -160,6 +160,123 @@ CodecPtr open_encoder(int width, int height, int frame_ms, bool global_header) {
   fail("no usable H.264 or MPEG-4 encoder", last_error);
 }
 
+// The MP4 muxer, writing into memory. Not copyable: the I/O context points at `file`.
+struct Mp4Output {
+  Mp4Output();
+  Mp4Output(const Mp4Output&) = delete;
+  Mp4Output& operator=(const Mp4Output&) = delete;
+
+  std::unique_ptr<AVFormatContext, FreeFormat> format;
+  MemoryFile file;
+  std::unique_ptr<AVIOContext, FreeIo> io;
+  AVStream* stream = nullptr;  // the video stream (the format's), once added
+};
+
+Mp4Output::Mp4Output() {
+  {
+    AVFormatContext* raw = nullptr;
+    check(avformat_alloc_output_context2(&raw, nullptr, "mp4", nullptr), "no MP4 muxer");
+    format.reset(raw);
+  }
+  constexpr int kIoBufferSize = 1 << 16;
+  auto* io_buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
+  if (io_buffer == nullptr) fail("cannot allocate the output buffer", AVERROR(ENOMEM));
+  io.reset(
+      avio_alloc_context(io_buffer, kIoBufferSize, 1, &file, nullptr, write_bytes, seek_bytes));
+  if (!io) {
+    av_free(io_buffer);
+    fail("cannot allocate the output context", AVERROR(ENOMEM));
+  }
+  format->pb = io.get();
+  format->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;  // no library version strings
+}
+
+// Adds the video stream of `encoder`'s packets and writes the file's header.
+void add_stream(Mp4Output& output, const AVCodecContext& encoder) {
+  output.stream = avformat_new_stream(output.format.get(), nullptr);
+  if (output.stream == nullptr) fail("cannot add the video stream", AVERROR(ENOMEM));
+  check(avcodec_parameters_from_context(output.stream->codecpar, &encoder), "stream parameters");
+  output.stream->time_base = encoder.time_base;
+  output.stream->avg_frame_rate = encoder.framerate;
+  check(avformat_write_header(output.format.get(), nullptr), "cannot write the header");
+}
+
+// The frames' sides, and the even sides the encoder is given.
+struct Sides {
+  int width, height, padded_width, padded_height;
+};
+
+// What each frame goes through: padded RGB -> yuv420p -> the encoder's packets.
+struct FramePipe {
+  std::unique_ptr<SwsContext, FreeSws> to_yuv;
+  std::unique_ptr<AVFrame, FreeFrame> yuv;
+  std::unique_ptr<AVPacket, FreePacket> packet;
+  std::vector<uint8_t> rgb;
+};
+
+FramePipe open_frame_pipe(const Sides& sides) {
+  const int padded_width = sides.padded_width, padded_height = sides.padded_height;
+  FramePipe pipe;
+  // Exact arithmetic: the same bytes on any CPU, and none of swscale's fast paths (some leave a
+  // frame's last columns unconverted).
+  pipe.to_yuv.reset(sws_getContext(padded_width, padded_height, AV_PIX_FMT_RGB24, padded_width,
+                                   padded_height, AV_PIX_FMT_YUV420P,
+                                   SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr,
+                                   nullptr));
+  if (!pipe.to_yuv) fail("cannot convert RGB to yuv420p", AVERROR(EINVAL));
+  pipe.yuv.reset(av_frame_alloc());
+  pipe.packet.reset(av_packet_alloc());
+  if (!pipe.yuv || !pipe.packet) fail("cannot allocate a frame", AVERROR(ENOMEM));
+  pipe.yuv->format = AV_PIX_FMT_YUV420P;
+  pipe.yuv->width = padded_width;
+  pipe.yuv->height = padded_height;
+  check(av_frame_get_buffer(pipe.yuv.get(), 0), "cannot allocate a frame");
+  // swscale's SIMD reads a few bytes past the last pixel: zeros there, not whatever the heap
+  // held, or the same frames would not always give the same bytes.
+  pipe.rgb.resize(static_cast<size_t>(padded_width) * padded_height * 3 +
+                  AV_INPUT_BUFFER_PADDING_SIZE);
+  return pipe;
+}
+
+// `frame` (width x height, checked) into pipe.yuv: odd sides padded with a copy of the edge.
+void convert_frame(const RgbImage& frame, const Sides& sides, FramePipe& pipe) {
+  const int width = sides.width, height = sides.height;
+  const int padded_width = sides.padded_width, padded_height = sides.padded_height;
+  const size_t row = static_cast<size_t>(width) * 3, padded_row = size_t{3} * padded_width;
+  for (int y = 0; y < padded_height; ++y) {
+    const uint8_t* from = &frame.pixels[std::min(y, height - 1) * row];
+    uint8_t* to = &pipe.rgb[y * padded_row];
+    std::copy(from, from + row, to);
+    if (padded_width != width) std::copy(from + row - 3, from + row, to + row);
+  }
+  check(av_frame_make_writable(pipe.yuv.get()), "cannot reuse a frame");
+  const uint8_t* planes[] = {pipe.rgb.data()};
+  const int strides[] = {static_cast<int>(padded_row)};
+  sws_scale(pipe.to_yuv.get(), planes, strides, 0, padded_height, pipe.yuv->data,
+            pipe.yuv->linesize);
+}
+
+// Moves every packet the encoder has ready into the file.
+void drain(AVCodecContext& encoder, AVPacket& packet, Mp4Output& output) {
+  for (;;) {
+    const int got = avcodec_receive_packet(&encoder, &packet);
+    if (got == AVERROR(EAGAIN) || got == AVERROR_EOF) return;
+    check(got, "encoding failed");
+    if (packet.duration == 0) packet.duration = 1;  // one tick: the last frame's length
+    av_packet_rescale_ts(&packet, encoder.time_base, output.stream->time_base);
+    packet.stream_index = output.stream->index;
+    check(av_interleaved_write_frame(output.format.get(), &packet), "cannot write a frame");
+  }
+}
+
+// Writes the trailer (the MP4 sample tables) and hands over the file's bytes.
+std::string finish(Mp4Output& output) {
+  check(av_write_trailer(output.format.get()), "cannot finish the file");
+  avio_flush(output.io.get());
+  check(output.io->error, "cannot write the file");
+  return std::move(output.file.bytes);
+}
+
 }  // namespace
 
 bool mp4_supported() { return true; }
@@ -185,91 +302,24 @@ std::string encode_mp4_animation(const FrameSource& frames) {
   if (av_log_get_level() > AV_LOG_ERROR) av_log_set_level(AV_LOG_ERROR);
   // yuv420p halves the chroma both ways, so the encoders want even sides: an odd side gets one
   // more pixel, a copy of the edge (invisible, unlike a black or cropped line).
-  const int padded_width = (width + 1) / 2 * 2, padded_height = (height + 1) / 2 * 2;
+  const Sides sides{width, height, (width + 1) / 2 * 2, (height + 1) / 2 * 2};
 
-  std::unique_ptr<AVFormatContext, FreeFormat> format;
-  {
-    AVFormatContext* raw = nullptr;
-    check(avformat_alloc_output_context2(&raw, nullptr, "mp4", nullptr), "no MP4 muxer");
-    format.reset(raw);
-  }
-  MemoryFile file;
-  constexpr int kIoBufferSize = 1 << 16;
-  auto* io_buffer = static_cast<unsigned char*>(av_malloc(kIoBufferSize));
-  if (io_buffer == nullptr) fail("cannot allocate the output buffer", AVERROR(ENOMEM));
-  std::unique_ptr<AVIOContext, FreeIo> io(
-      avio_alloc_context(io_buffer, kIoBufferSize, 1, &file, nullptr, write_bytes, seek_bytes));
-  if (!io) {
-    av_free(io_buffer);
-    fail("cannot allocate the output context", AVERROR(ENOMEM));
-  }
-  format->pb = io.get();
-  format->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;  // no library version strings
-
-  CodecPtr encoder = open_encoder(padded_width, padded_height, frame_ms,
-                                  (format->oformat->flags & AVFMT_GLOBALHEADER) != 0);
-  AVStream* stream = avformat_new_stream(format.get(), nullptr);
-  if (stream == nullptr) fail("cannot add the video stream", AVERROR(ENOMEM));
-  check(avcodec_parameters_from_context(stream->codecpar, encoder.get()), "stream parameters");
-  stream->time_base = encoder->time_base;
-  stream->avg_frame_rate = encoder->framerate;
-  check(avformat_write_header(format.get(), nullptr), "cannot write the header");
-
-  // Exact arithmetic: the same bytes on any CPU, and none of swscale's fast paths (some leave a
-  // frame's last columns unconverted).
-  std::unique_ptr<SwsContext, FreeSws> to_yuv(
-      sws_getContext(padded_width, padded_height, AV_PIX_FMT_RGB24, padded_width, padded_height,
-                     AV_PIX_FMT_YUV420P, SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr,
-                     nullptr, nullptr));
-  if (!to_yuv) fail("cannot convert RGB to yuv420p", AVERROR(EINVAL));
-  std::unique_ptr<AVFrame, FreeFrame> yuv(av_frame_alloc());
-  std::unique_ptr<AVPacket, FreePacket> packet(av_packet_alloc());
-  if (!yuv || !packet) fail("cannot allocate a frame", AVERROR(ENOMEM));
-  yuv->format = AV_PIX_FMT_YUV420P;
-  yuv->width = padded_width;
-  yuv->height = padded_height;
-  check(av_frame_get_buffer(yuv.get(), 0), "cannot allocate a frame");
-
-  // Moves every packet the encoder has ready into the file.
-  const auto drain = [&]() {
-    for (;;) {
-      const int got = avcodec_receive_packet(encoder.get(), packet.get());
-      if (got == AVERROR(EAGAIN) || got == AVERROR_EOF) return;
-      check(got, "encoding failed");
-      if (packet->duration == 0) packet->duration = 1;  // one tick: the last frame's length
-      av_packet_rescale_ts(packet.get(), encoder->time_base, stream->time_base);
-      packet->stream_index = stream->index;
-      check(av_interleaved_write_frame(format.get(), packet.get()), "cannot write a frame");
-    }
-  };
-  // swscale's SIMD reads a few bytes past the last pixel: zeros there, not whatever the heap
-  // held, or the same frames would not always give the same bytes.
-  std::vector<uint8_t> rgb(static_cast<size_t>(padded_width) * padded_height * 3 +
-                           AV_INPUT_BUFFER_PADDING_SIZE);
-  const size_t row = static_cast<size_t>(width) * 3, padded_row = size_t{3} * padded_width;
+  Mp4Output output;
+  CodecPtr encoder = open_encoder(sides.padded_width, sides.padded_height, frame_ms,
+                                  (output.format->oformat->flags & AVFMT_GLOBALHEADER) != 0);
+  add_stream(output, *encoder);
+  FramePipe pipe = open_frame_pipe(sides);
   for (size_t i = 0; i < frames.frame_count(); ++i) {
     const RgbImage frame = i == 0 ? first : frames.frame(i);
     check_size(frame);
-    for (int y = 0; y < padded_height; ++y) {
-      const uint8_t* from = &frame.pixels[std::min(y, height - 1) * row];
-      uint8_t* to = &rgb[y * padded_row];
-      std::copy(from, from + row, to);
-      if (padded_width != width) std::copy(from + row - 3, from + row, to + row);
-    }
-    check(av_frame_make_writable(yuv.get()), "cannot reuse a frame");
-    const uint8_t* planes[] = {rgb.data()};
-    const int strides[] = {static_cast<int>(padded_row)};
-    sws_scale(to_yuv.get(), planes, strides, 0, padded_height, yuv->data, yuv->linesize);
-    yuv->pts = static_cast<int64_t>(i);
-    check(avcodec_send_frame(encoder.get(), yuv.get()), "encoding failed");
-    drain();
+    convert_frame(frame, sides, pipe);
+    pipe.yuv->pts = static_cast<int64_t>(i);
+    check(avcodec_send_frame(encoder.get(), pipe.yuv.get()), "encoding failed");
+    drain(*encoder, *pipe.packet, output);
   }
   check(avcodec_send_frame(encoder.get(), nullptr), "cannot finish encoding");
-  drain();
-  check(av_write_trailer(format.get()), "cannot finish the file");
-  avio_flush(io.get());
-  check(io->error, "cannot write the file");
-  return std::move(file.bytes);
+  drain(*encoder, *pipe.packet, output);
+  return finish(output);
 }
 
 #else

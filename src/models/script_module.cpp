@@ -90,12 +90,14 @@ std::string lower(std::string text) {
   return text;
 }
 
-// Reads every code file of the archive and decides on its parsed code (archive_scan.h), then
-// compiles all of it, without running anything, and checks the operators of every method and
-// function against the allow-list: all before torch::jit::load unpickles a single object.
-void check_archive(const ModuleFile& file,
-                   const std::shared_ptr<caffe2::serialize::ReadAdapterInterface>& bytes) {
-  std::vector<std::string> records;
+[[noreturn]] void refuse(const ModuleFile& file, const std::string& record,
+                         const std::string& why) {
+  throw Error(ErrorKind::kBundle, file.describe() + " (" + printable(record) + ") " + why);
+}
+
+std::unique_ptr<caffe2::serialize::PyTorchStreamReader> open_archive(
+    const ModuleFile& file, const std::shared_ptr<caffe2::serialize::ReadAdapterInterface>& bytes,
+    std::vector<std::string>& records) {
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(bytes);
@@ -104,63 +106,78 @@ void check_archive(const ModuleFile& file,
     throw Error(ErrorKind::kBundle,
                 file.describe() + " is not a TorchScript file: " + describe_exception(e));
   }
-  const auto refuse = [&](const std::string& record, const std::string& why) {
-    throw Error(ErrorKind::kBundle, file.describe() + " (" + printable(record) + ") " + why);
-  };
-  const auto read_record = [&](const std::string& name) {
-    try {
-      auto [data, size] = reader->getRecord(name);
-      return std::string(static_cast<const char*>(data.get()), size);
-    } catch (const std::exception& e) {
-      throw Error(ErrorKind::kBundle, file.describe() + " is damaged: " + describe_exception(e));
-    }
-  };
+  return reader;
+}
+
+std::string read_record(const ModuleFile& file, caffe2::serialize::PyTorchStreamReader& reader,
+                        const std::string& name) {
+  try {
+    auto [data, size] = reader.getRecord(name);
+    return std::string(static_cast<const char*>(data.get()), size);
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kBundle, file.describe() + " is damaged: " + describe_exception(e));
+  }
+}
+
+void check_record_names(const ModuleFile& file, const std::vector<std::string>& records) {
   // The loader looks records up ignoring case (miniz): names that differ only in case, or a code
   // file whose ".py" is not lower case, could show it other bytes than the ones checked here.
   std::set<std::string> seen;
   for (const auto& name : records) {
-    if (!seen.insert(lower(name)).second) refuse(name, "appears twice in the archive");
+    if (!seen.insert(lower(name)).second) refuse(file, name, "appears twice in the archive");
     if (ends_with(lower(name), ".py") && !ends_with(name, ".py")) {
-      refuse(name, "is code under a name the loader would also find");
+      refuse(file, name, "is code under a name the loader would also find");
     }
   }
   // Before PyTorch 1.4 archives held model.json, whose loader runs __setstate__ its own way.
-  if (seen.count("model.json")) refuse("model.json", "is the legacy format, not read");
+  if (seen.count("model.json")) refuse(file, "model.json", "is the legacy format, not read");
+}
 
+// The archive's code, read and scanned (archive_scan.h), ready to compile.
+struct ArchiveCode {
   std::map<std::string, std::string> code;  // archive path -> text, for compiling
   std::map<std::string, CodeFacts> facts;   // qualifier ("__torch__.a.b") -> what it defines
   int64_t constants = 0;
+};
+
+ArchiveCode scan_code_files(const ModuleFile& file, caffe2::serialize::PyTorchStreamReader& reader,
+                            const std::vector<std::string>& records) {
+  ArchiveCode result;
   size_t code_bytes = 0;
   for (const auto& name : records) {
-    if (ends_with(name, ".pkl") && read_record(name).find("torch.classes") != std::string::npos) {
-      refuse(name, "uses a custom C++ class (torch.classes), which model files may not");
+    if (ends_with(name, ".pkl") &&
+        read_record(file, reader, name).find("torch.classes") != std::string::npos) {
+      refuse(file, name, "uses a custom C++ class (torch.classes), which model files may not");
     }
     if (!ends_with(name, ".py")) continue;
-    std::string text = read_record(name);
+    std::string text = read_record(file, reader, name);
     code_bytes += text.size();
-    if (code_bytes > 4 * kMaxCodeFileBytes) refuse(name, "is more code than the limit");
+    if (code_bytes > 4 * kMaxCodeFileBytes) refuse(file, name, "is more code than the limit");
     CodeFacts found;
     try {
       found = scan_code_file(text);
     } catch (const Error& e) {
-      refuse(name, e.detail());
+      refuse(file, name, e.detail());
     }
-    constants = std::max(constants, found.constants);
+    result.constants = std::max(result.constants, found.constants);
     if (name.rfind("code/", 0) == 0) {
       std::string qualifier = name.substr(5, name.size() - 8);
       std::replace(qualifier.begin(), qualifier.end(), '/', '.');
-      facts[qualifier] = std::move(found);
-      code[name] = std::move(text);
+      result.facts[qualifier] = std::move(found);
+      result.code[name] = std::move(text);
     }
   }
   constexpr int64_t kMaxConstants = 1 << 20;
-  if (constants > kMaxConstants) refuse("code/", "uses more constants than the limit");
+  if (result.constants > kMaxConstants) refuse(file, "code/", "uses more constants than the limit");
+  return result;
+}
 
-  // Compiling is not running: the compiler only evaluates defaults and class constants (literals
-  // by now) and folds pure operations on literals. Constants are placeholders of their type.
+// Compiles every class of `code` into a fresh unit. `code` and `placeholders` must outlive the
+// unit's use: the importer reads both.
+std::shared_ptr<torch::jit::CompilationUnit> compile_code(
+    const ModuleFile& file, const caffe2::serialize::PyTorchStreamReader& reader,
+    const ArchiveCode& code, const std::vector<at::IValue>& placeholders) {
   auto unit = std::make_shared<torch::jit::CompilationUnit>();
-  const std::vector<at::IValue> placeholders(static_cast<size_t>(constants),
-                                             at::IValue(at::empty({0})));
   std::string compiling = "code/";
   try {
     torch::jit::SourceImporter importer(
@@ -168,12 +185,12 @@ void check_archive(const ModuleFile& file,
         [&](const std::string& qualifier) -> std::shared_ptr<torch::jit::Source> {
           std::string path = qualifier;
           std::replace(path.begin(), path.end(), '.', '/');
-          const auto it = code.find("code/" + path + ".py");
-          if (it == code.end()) return nullptr;
+          const auto it = code.code.find("code/" + path + ".py");
+          if (it == code.code.end()) return nullptr;
           return std::make_shared<torch::jit::Source>(c10::string_view(it->second), it->first, 1);
         },
-        reader->version());
-    for (const auto& [qualifier, defined] : facts) {
+        reader.version());
+    for (const auto& [qualifier, defined] : code.facts) {
       compiling = "code/" + qualifier;
       std::replace(compiling.begin(), compiling.end(), '.', '/');
       compiling += ".py";
@@ -182,11 +199,14 @@ void check_archive(const ModuleFile& file,
       }
     }
   } catch (const std::exception& e) {
-    refuse(compiling, "does not compile: " + describe_exception(e));
+    refuse(file, compiling, "does not compile: " + describe_exception(e));
   }
+  return unit;
+}
+
+void check_unit_operators(const ModuleFile& file, const torch::jit::CompilationUnit& unit) {
   std::set<std::string> found;
-  for (const torch::jit::Function* function : unit->get_functions())
-    walk_function(*function, found);
+  for (const torch::jit::Function* function : unit.get_functions()) walk_function(*function, found);
   for (const auto& op : found) {
     if (!operator_allowed(op)) {
       throw Error(ErrorKind::kBundle, file.describe() + " uses the operator " + op +
@@ -194,6 +214,24 @@ void check_archive(const ModuleFile& file,
                                           "is allowed; see docs/bundle.md)");
     }
   }
+}
+
+// Reads every code file of the archive and decides on its parsed code (archive_scan.h), then
+// compiles all of it, without running anything, and checks the operators of every method and
+// function against the allow-list: all before torch::jit::load unpickles a single object.
+void check_archive(const ModuleFile& file,
+                   const std::shared_ptr<caffe2::serialize::ReadAdapterInterface>& bytes) {
+  std::vector<std::string> records;
+  const auto reader = open_archive(file, bytes, records);
+  check_record_names(file, records);
+  const ArchiveCode code = scan_code_files(file, *reader, records);
+
+  // Compiling is not running: the compiler only evaluates defaults and class constants (literals
+  // by now) and folds pure operations on literals. Constants are placeholders of their type.
+  const std::vector<at::IValue> placeholders(static_cast<size_t>(code.constants),
+                                             at::IValue(at::empty({0})));
+  const auto unit = compile_code(file, *reader, code, placeholders);
+  check_unit_operators(file, *unit);
 }
 
 }  // namespace

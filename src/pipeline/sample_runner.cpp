@@ -214,6 +214,17 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
   picture = sampler.run(x, params, noise);  // (1, C, S, S): the next stage starts from it
 
   // 4. To the host, once: the picture, the picture under each view, the records.
+  download(picture, views, filters ? &*filters : nullptr, records, antiseg ? &*antiseg : nullptr,
+           result);
+  synchronize(device_);
+  result.timing.seconds = seconds_since(stage_start);
+  result.timing.peak_memory_mib = peak_memory_mib(device_);
+  return result;
+}
+
+void SampleRunner::download(const torch::Tensor& picture, const ViewStack& views,
+                            const FilterStack* filters, const DeviceRecords& records,
+                            const AntiSegregation* antiseg, StageResult& result) const {
   result.image = picture.squeeze(0).to(torch::kCPU, torch::kFloat);
   // What each task's viewer sees: the picture through its view, or a factorized view's
   // rendering (the low pass from afar, the grayscale picture, ...).
@@ -228,10 +239,6 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
     for (const auto& r : antiseg->records()) losses.push_back(r.loss);
     result.records.antiseg_losses = stacked_on_host(losses);
   }
-  synchronize(device_);
-  result.timing.seconds = seconds_since(stage_start);
-  result.timing.peak_memory_mib = peak_memory_mib(device_);
-  return result;
 }
 
 }  // namespace anagram::detail

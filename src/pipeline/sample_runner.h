@@ -18,6 +18,10 @@
 #include "anagram/pipeline/plan.h"
 #include "anagram/pipeline/session.h"
 
+namespace anagram {
+class AntiSegregation;
+}  // namespace anagram
+
 namespace anagram::detail {
 
 class SampleRunner {
@@ -36,6 +40,11 @@ class SampleRunner {
   // out, this stage's, both on the device.
   StageResult run_stage(size_t stage_index, torch::Tensor& picture, NoiseSource& noise,
                         int index) const;
+  // A finished stage to the host, once: the picture, the picture under each view (through
+  // `filters` when factorized), the per-step records and anti-segregation losses (when run).
+  void download(const torch::Tensor& picture, const ViewStack& views, const FilterStack* filters,
+                const DeviceRecords& records, const AntiSegregation* antiseg,
+                StageResult& result) const;
   Denoiser denoiser(const UNet& unet, StageTiming& timing, DeviceRecords* maps,
                     const ViewStack* map_views) const;
   void check_interrupted(const char* when) const;
