@@ -1,4 +1,10 @@
 // anagram/core/error_text.h: any exception reduced to the one line a user should see.
+//
+// Basic usage:
+//   try { run(); } catch (const std::exception& e) {
+//     std::cerr << "anagram: error: " << anagram::describe_exception(e) << "\n";
+//   }
+//   spdlog::info("bundle '{}'", anagram::printable(manifest.name));  // text read from a file
 #pragma once
 
 #include <exception>

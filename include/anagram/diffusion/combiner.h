@@ -8,6 +8,11 @@
 // MeanCombiner is the baseline of Geng et al. (alpha_k = 1/N, c = 1). Factorized views
 // (views/factor.h) reduce by summing instead: their estimates are filtered components of one
 // estimate (alpha_k = 1; the variance is still the mean, as the published sampler has it).
+//
+// Basic usage:
+//   anagram::MeanCombiner mean;                        // or MultiTaskCombiner (mtl_combiner.h)
+//   anagram::CombinedPrediction out = mean.combine(tasks);  // tasks: TaskPredictions of a step
+//   // out.eps (1, C, S, S) goes to the scheduler's step
 #pragma once
 
 #include <torch/types.h>
