@@ -23,14 +23,7 @@ const Golden& golden() {
 }
 
 const torch::Tensor& at(const std::string& name) {
-  const auto it = golden().find(name);
-  if (it == golden().end()) throw std::runtime_error("golden tensor '" + name + "' is missing");
-  return it->second;
-}
-
-std::vector<int64_t> to_vector(const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kInt64).contiguous();
-  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  return anagram::testing::golden_tensor(golden(), name);
 }
 
 // The golden script's configuration is the one DDIMSchedulerConfig{} holds.
@@ -57,10 +50,10 @@ TEST(DDIMScheduler, ScheduleAndTimestepsMatchDiffusers) {
   EXPECT_FLOAT_EQ(s.final_alpha_cumprod(), at("upscaler_final_alpha_cumprod").item<float>());
   for (const int n : {1, 2, 3, 7, 16, 20, 50, 61, 75, 100, 103, 250, 333, 999}) {
     s.set_timesteps(n);
-    EXPECT_EQ(s.timesteps(), to_vector(at("ts_" + std::to_string(n)))) << n;
+    EXPECT_EQ(s.timesteps(), anagram::testing::to_int64_vector(at("ts_" + std::to_string(n)))) << n;
     std::vector<int64_t> prev;
     for (const int64_t t : s.timesteps()) prev.push_back(s.previous_timestep(t));
-    EXPECT_EQ(prev, to_vector(at("prevt_" + std::to_string(n)))) << n;
+    EXPECT_EQ(prev, anagram::testing::to_int64_vector(at("prevt_" + std::to_string(n)))) << n;
   }
 }
 
@@ -71,7 +64,7 @@ TEST(DDIMScheduler, StepLoopsMatchDiffusers) {
     const std::string key = "upscaler_n" + std::to_string(steps) + "_eta" + std::to_string(eta);
     DDIMScheduler s{DDIMSchedulerConfig{}};
     s.set_timesteps(steps);
-    ASSERT_EQ(s.timesteps(), to_vector(at(key + "_ts")));
+    ASSERT_EQ(s.timesteps(), anagram::testing::to_int64_vector(at(key + "_ts")));
     for (int i = 0; i < steps; ++i) {
       const int64_t t = s.timesteps()[static_cast<size_t>(i)];
       const auto out = s.step(at(key + "_mo")[i], t, at(key + "_x")[i], eta, at(key + "_noise")[i]);

@@ -23,14 +23,7 @@ const Golden& golden() {
 }
 
 const torch::Tensor& at(const std::string& name) {
-  const auto it = golden().find(name);
-  if (it == golden().end()) throw std::runtime_error("golden tensor '" + name + "' is missing");
-  return it->second;
-}
-
-std::vector<int64_t> to_vector(const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kInt64).contiguous();
-  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  return anagram::testing::golden_tensor(golden(), name);
 }
 
 // The config the golden script used, parsed by our own from_json.
@@ -70,9 +63,10 @@ TEST(DDPMScheduler, TimestepsMatchDiffusers) {
       if (label == "leadingoff1" && n == 1000) continue;
       SCOPED_TRACE(label + " n=" + std::to_string(n));
       scheduler.set_timesteps(n);
-      const std::vector<int64_t> expected = to_vector(at("ts_" + label + "_" + std::to_string(n)));
+      const std::vector<int64_t> expected =
+          anagram::testing::to_int64_vector(at("ts_" + label + "_" + std::to_string(n)));
       const std::vector<int64_t> expected_prev =
-          to_vector(at("prevt_" + label + "_" + std::to_string(n)));
+          anagram::testing::to_int64_vector(at("prevt_" + label + "_" + std::to_string(n)));
       const std::vector<int64_t>& ours = scheduler.timesteps();
       ASSERT_EQ(ours.size(), static_cast<size_t>(n));
       // diffusers' 'trailing' sometimes makes n + 1 timesteps, the extra one -1 (numpy arange
@@ -106,7 +100,7 @@ void check_loop(const std::string& name, int steps, const torch::Device& device)
   DDPMScheduler scheduler(golden_config(name));
   scheduler.set_timesteps(steps);
   const std::string prefix = name + "_n" + std::to_string(steps) + "_";
-  const std::vector<int64_t> ts = to_vector(at(prefix + "ts"));
+  const std::vector<int64_t> ts = anagram::testing::to_int64_vector(at(prefix + "ts"));
   ASSERT_EQ(scheduler.timesteps(), ts);
   const auto to_dev = [&](const torch::Tensor& t) { return t.to(device); };
   const torch::Tensor mo = at(prefix + "mo");

@@ -227,7 +227,9 @@ void check_archive(const ModuleFile& file,
   const ArchiveCode code = scan_code_files(file, *reader, records);
 
   // Compiling is not running: the compiler only evaluates defaults and class constants (literals
-  // by now) and folds pure operations on literals. Constants are placeholders of their type.
+  // by now) and folds pure operations on literals. The archive's tensor constants are not
+  // unpickled for this check (unpickling is part of what waits for it); compiling needs only
+  // their count, so empty tensors stand in for them and are never evaluated.
   const std::vector<at::IValue> placeholders(static_cast<size_t>(code.constants),
                                              at::IValue(at::empty({0})));
   const auto unit = compile_code(file, *reader, code, placeholders);
