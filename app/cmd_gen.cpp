@@ -94,7 +94,8 @@ std::vector<CLI::Option*> add_request_options(CLI::App* cmd, GenOptions& o) {
           ->capture_default_str(),
       // The cascade.
       cmd->add_option("--stages", r.stages,
-                      "1: 64x64 only; 2: also 256x256 (default: every stage the bundle has)"),
+                      "1: 64x64 only; 2: also 256x256; 3: also 1024x1024 (default: every stage "
+                      "the bundle has whose views work there)"),
       cmd->add_option("--stage2-steps", r.stage2_steps,
                       "Denoising steps of stage II (default: --steps)"),
       cmd->add_option("--stage2-guidance", r.stage2_guidance,
@@ -102,6 +103,17 @@ std::vector<CLI::Option*> add_request_options(CLI::App* cmd, GenOptions& o) {
       cmd->add_option("--noise-level", r.noise_level,
                       "Stage II noise augmentation of the upscaled picture (default: the "
                       "bundle's, 50 as the published code; IF's own default is 250)"),
+      cmd->add_option("--stage3-steps", r.stage3_steps,
+                      "Denoising steps of stage III, the x4 upscaler (default: the bundle's, 75)"),
+      cmd->add_option("--stage3-guidance", r.stage3_guidance,
+                      "Guidance scale of stage III (default: the bundle's, 9)"),
+      cmd->add_option("--stage3-noise-level", r.stage3_noise_level,
+                      "Stage III noise augmentation of the 256x256 picture (default: the "
+                      "bundle's, 20; at most 350)"),
+      cmd->add_option("--vae-tiling", r.vae_tiling,
+                      "Stage III's decoder: auto (in tiles above 512x512 pictures), on (in tiles "
+                      "whenever larger than one), off (whole, as the published pipeline)")
+          ->capture_default_str(),
   };
   return added;
 }

@@ -63,7 +63,19 @@ Runner add_info_command(CLI::App& app) {
                       (long long)a.num_layers, (long long)a.query_resolution,
                       (long long)a.query_resolution, (long long)a.text_tokens);
         }
-        std::printf("  scheduler   %s\n", s.scheduler.to_json().dump().c_str());
+        if (s.latent) {
+          std::printf("  latents     %lld x %lld, %lld channels; vae decoder %s (%s), x%lld\n",
+                      (long long)s.latent->size, (long long)s.latent->size,
+                      (long long)s.latent->channels, printable(s.latent->decoder_file).c_str(),
+                      file_size(m, s.latent->decoder_file).c_str(), (long long)s.latent->upscale);
+        }
+        if (s.text) {
+          std::printf("  text        %s (%s), hidden size %lld; CLIP BPE %s\n",
+                      printable(s.text->encoder_file).c_str(),
+                      file_size(m, s.text->encoder_file).c_str(), (long long)s.text->hidden_size,
+                      printable(s.text->bpe_vocab).c_str());
+        }
+        std::printf("  scheduler   %s\n", to_json(s.scheduler).dump().c_str());
         if (s.noising_scheduler) {
           std::printf("  noising     %s, default noise level %lld\n",
                       s.noising_scheduler->to_json().dump().c_str(),

@@ -121,15 +121,15 @@ TEST_F(MtlGolden, EveryStepMatchesThePythonRun) {
   const int steps = static_cast<int>(golden("num_steps").item<int64_t>());
   const int k = static_cast<int>(golden("antiseg_steps").item<int64_t>());
   Run run(anagram::MtlOptions{}, k, steps);
-  anagram::DDPMScheduler scheduler(manifest_->stage(1).scheduler);
-  scheduler.set_timesteps(steps);
+  const auto scheduler = anagram::make_stage_scheduler(manifest_->stage(1).scheduler);
+  scheduler->set_timesteps(steps);
   anagram::NoiseSource noise(golden("seed").item<int64_t>(), torch::kFloat, torch::kCPU);
   EXPECT_TRUE(torch::equal(noise.next({1, 3, 64, 64}), golden("initial_noise")));
   torch::NoGradGuard no_grad;
   for (int i = 0; i < steps; ++i) {
     SCOPED_TRACE("step " + std::to_string(i));
     const torch::Tensor next =
-        run.sampler.step(scheduler, golden("x_before")[i], i, run.params, noise);
+        run.sampler.step(*scheduler, golden("x_before")[i], i, run.params, noise);
     EXPECT_LT(relative_diff(run.last.scores, golden("scores")[i]), 1e-5);
     EXPECT_LT(relative_diff(run.last.weights, golden("weights")[i]), 1e-5);
     EXPECT_LT(relative_diff(run.last.scale, golden("rect_scale")[i]), 1e-5);

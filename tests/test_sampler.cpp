@@ -42,7 +42,9 @@ struct GoldenRun : ::testing::Test {
     delete golden_;
   }
   static const torch::Tensor& golden(const std::string& name) { return golden_->at(name); }
-  static anagram::DDPMSchedulerConfig scheduler_config() { return manifest_->stage(1).scheduler; }
+  static anagram::DDPMSchedulerConfig scheduler_config() {
+    return std::get<anagram::DDPMSchedulerConfig>(manifest_->stage(1).scheduler);
+  }
   // The baseline sampler (mean combiner) for identity + rotate_180 and two prompts.
   struct BaselineRun {
     explicit BaselineRun(const std::vector<std::string>& prompts)
@@ -107,13 +109,13 @@ TEST_F(GoldenRun, EveryStepMatchesDiffusers) {
     output = torch::cat({r.combined.eps, r.combined.variance}, 1);
   });
   const anagram::SamplerParams params = golden_params();
-  anagram::DDPMScheduler scheduler(scheduler_config());
-  scheduler.set_timesteps(params.steps);
+  const auto scheduler = anagram::make_stage_scheduler(scheduler_config());
+  scheduler->set_timesteps(params.steps);
   anagram::NoiseSource noise(golden("seed").item<int64_t>(), torch::kFloat, torch::kCPU);
   torch::Tensor x = noise.next({1, 3, 64, 64});
   for (int i = 0; i < params.steps; ++i) {
-    EXPECT_EQ(scheduler.timesteps()[i], golden("timesteps")[i].item<int64_t>());
-    const torch::Tensor next = sampler.step(scheduler, x, i, params, noise);
+    EXPECT_EQ(scheduler->timesteps()[i], golden("timesteps")[i].item<int64_t>());
+    const torch::Tensor next = sampler.step(*scheduler, x, i, params, noise);
     const auto& expected_output = golden("model_outputs")[i];
     EXPECT_LT(max_abs_diff(output, expected_output) / expected_output.abs().max().item<double>(),
               5e-5)

@@ -38,7 +38,8 @@ struct Stage2Golden : ::testing::Test {
   static torch::Tensor crop(const torch::Tensor& t) { return t.narrow(-2, 0, rows()); }
   static anagram::DDPMSchedulerConfig config(bool noising) {
     const auto& stage = anagram::testing::TinyBundle::get().manifest.stage(2);
-    return noising ? *stage.noising_scheduler : stage.scheduler;
+    return noising ? *stage.noising_scheduler
+                   : std::get<anagram::DDPMSchedulerConfig>(stage.scheduler);
   }
 
   static std::map<std::string, torch::Tensor>* golden_;

@@ -14,7 +14,8 @@ scripts/anagram_py/sd_upscaler_configs.py) with random weights; --tiny a tiny va
 Pictures made with either are noise.
 
 BUNDLE receives stage3/ (unet.pt, text_encoder.pt, vae_decoder.pt, bpe_simple_vocab_16e6.txt.gz
-and its licence) and, in manifest.json, a top-level "stage3" object plus the files' sha256 in
+and its licence; when BUNDLE already has a byte-identical bpe_simple_vocab_16e6.txt.gz at its top,
+e.g. the CLIP guidance's, stage III names that file and stage3/ gets no copy) and, in manifest.json, a top-level "stage3" object plus the files' sha256 in
 "files"; every other entry is kept. A folder without manifest.json gets a stage III only
 manifest, which is not a complete bundle. The C++ program does not read stage III yet (it
 ignores the "stage3" object), so a bundle it reads stays readable.

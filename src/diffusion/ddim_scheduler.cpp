@@ -8,23 +8,6 @@
 
 namespace anagram {
 
-void DDIMSchedulerConfig::validate() const {
-  if (num_train_timesteps < 1 || num_train_timesteps > 100000) {
-    throw Error(ErrorKind::kInvalidArgument, "num_train_timesteps", "must be in 1..100000");
-  }
-  if (beta_schedule == BetaSchedule::kSquaredcosCapV2) {
-    throw Error(ErrorKind::kInvalidArgument, "beta_schedule",
-                "the DDIM scheduler takes linear or scaled_linear betas");
-  }
-  if (!(beta_start > 0 && beta_start <= beta_end && beta_end < 1)) {
-    throw Error(ErrorKind::kInvalidArgument, "beta_start",
-                "betas must satisfy 0 < beta_start <= beta_end < 1");
-  }
-  if (steps_offset < 0 || steps_offset >= num_train_timesteps) {
-    throw Error(ErrorKind::kInvalidArgument, "steps_offset", "must be in 0..T-1");
-  }
-}
-
 DDIMScheduler::DDIMScheduler(DDIMSchedulerConfig config) : config_(config) {
   config_.validate();
   const int64_t n = config_.num_train_timesteps;

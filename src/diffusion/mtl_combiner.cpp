@@ -71,14 +71,16 @@ CombinedPrediction MultiTaskCombiner::combine(const TaskPredictions& tasks) cons
                                     ? sum_rectification_scale(tasks.eps, unfiltered(tasks))
                                     : torch::ones({}, ones.options());
     CombinedPrediction out = weighted_combination(tasks, ones, scale);
-    out.variance = tasks.variance.mean(0, /*keepdim=*/true);  // as the published sampler
+    // As the published sampler (stage III predicts no variance).
+    if (tasks.variance.defined()) out.variance = tasks.variance.mean(0, /*keepdim=*/true);
     return out;
   }
   const int64_t n = tasks.eps.size(0);
   const auto options = tasks.eps.options();
   torch::Tensor scores;
   torch::Tensor weights;
-  if (options_.balance) {
+  // A stage whose inputs cannot be scored (stage III's latents) weighs the tasks equally.
+  if (options_.balance && tasks.view_inputs.defined()) {
     scores = scorer_(tasks.view_inputs, tasks.timestep);
     weights = balancing_weights(scores, tasks.step_index, tasks.num_steps);
   } else {

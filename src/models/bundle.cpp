@@ -23,6 +23,8 @@ using nlohmann::json;
 constexpr uintmax_t kMaxManifestBytes = 4 << 20;
 constexpr int64_t kMaxImageSize = 1024;
 constexpr int64_t kMaxChannels = 4;
+constexpr int64_t kMaxUpscaledSize = 4096;  // stage III's pictures
+constexpr int64_t kMaxLatentChannels = 16;
 constexpr int64_t kMaxHiddenSize = 16384;
 constexpr int64_t kMaxTokens = 512;
 constexpr int64_t kMaxTokenId = 10'000'000;
@@ -97,8 +99,85 @@ StageEntry read_stage(const Manifest& m, const JsonFields& s, int stage) {
   e.scheduler = read_scheduler(s, "scheduler");
   if (stage == 2) {
     e.noising_scheduler = read_scheduler(s, "noising_scheduler");
-    e.default_noise_level = s.integer("default_noise_level", 0, 100000, 50);
+    e.max_noise_level = e.noising_scheduler->num_train_timesteps - 1;
+    e.default_noise_level = s.integer("default_noise_level", 0, e.max_noise_level, 50);
   }
+  return e;
+}
+
+// The "stage3" object export_sd_upscaler.py writes (docs/stage3.md): the x4 upscaler, a latent
+// super-resolution stage with its own text encoder, on the previous stage's pictures.
+StageEntry read_stage3(const Manifest& m, const JsonFields& s, const StageEntry& previous) {
+  StageEntry e;
+  e.stage = s.integer("stage", 3, 3);
+  const JsonFields image = s.object("image");
+  e.image_size = image.integer("size", 8, kMaxUpscaledSize);
+  e.image_channels = image.integer("channels", 3, 3);
+
+  LatentEntry latent;
+  const JsonFields lowres = s.object("lowres");
+  const int64_t lowres_channels = lowres.integer("channels", 3, 3);
+  lowres.integer("size", previous.image_size, previous.image_size);  // the previous stage's
+  const JsonFields l = s.object("latent");
+  latent.size = l.integer("size", previous.image_size, previous.image_size);
+  latent.channels = l.integer("channels", 1, kMaxLatentChannels);
+  latent.scaling_factor = l.number("scaling_factor", 1e-6, 1e6);
+
+  const JsonFields vae = s.object("vae_decoder");
+  latent.decoder_file = file_key(vae, m, "file");
+  latent.upscale = vae.integer("upscale", 1, 64);
+  if (latent.upscale * latent.size != e.image_size) {
+    vae.fail("upscale", "times latent.size must be image.size (" +
+                            std::to_string(e.image_size) + ")");
+  }
+  if (!vae.boolean("divides_by_scaling_factor")) {
+    vae.fail("divides_by_scaling_factor", "must be true (the decoder takes the UNet's latents)");
+  }
+  if (vae.string("dtype", 16, "float32") != "float32") {
+    vae.fail("dtype", "must be float32 (a float16 VAE decoder overflows)");
+  }
+  // diffusers' tile_latent_min_size: the VAE config's sample_size in latent cells.
+  const JsonFields vae_config = vae.object("config");
+  latent.tile = std::max<int64_t>(
+      1, vae_config.integer("sample_size", 8, kMaxUpscaledSize, 512) / latent.upscale);
+  e.latent = latent;
+
+  const JsonFields unet = s.object("unet");
+  e.unet.file = file_key(unet, m, "file");
+  const int64_t in = latent.channels + lowres_channels;
+  e.unet.in_channels = unet.integer("in_channels", in, in);
+  e.unet.out_channels = unet.integer("out_channels", latent.channels, latent.channels);
+  if (unet.string("class_labels", 32) != "noise_level") {
+    unet.fail("class_labels", "must be \"noise_level\"");
+  }
+  e.unet.class_labels = true;
+  e.unet.config = unet.has("config") ? unet.raw("config") : json::object();
+
+  StageTextEntry text;
+  const JsonFields encoder = s.object("text_encoder");
+  text.encoder_file = file_key(encoder, m, "file");
+  text.hidden_size = encoder.integer("hidden_size", 1, kMaxHiddenSize);
+  const JsonFields tokenizer = s.object("tokenizer");
+  text.bpe_vocab = file_key(tokenizer, m, "bpe_vocab");
+  text.max_length = static_cast<int>(tokenizer.integer("max_length", 2, kMaxTokens, 77));
+  text.pad_id = tokenizer.integer("pad_id", 0, 0, 0);  // OpenCLIP's; the tokenizer pads with 0
+  tokenizer.integer("start_token", 49406, 49406, 49406);
+  tokenizer.integer("end_token", 49407, 49407, 49407);
+  e.text = text;
+
+  s.object("scheduler");
+  try {
+    e.scheduler = DDIMSchedulerConfig::from_json(s.raw("scheduler"));
+  } catch (const Error& err) {
+    s.fail("scheduler", err.detail());
+  }
+  e.noising_scheduler = read_scheduler(s, "low_res_scheduler");
+  e.max_noise_level =
+      s.integer("max_noise_level", 0, e.noising_scheduler->num_train_timesteps - 1, 350);
+  e.default_noise_level = s.integer("default_noise_level", 0, e.max_noise_level, 20);
+  e.augmentation_noise_first = true;
+  e.default_steps = static_cast<int>(s.integer("default_steps", 1, 1000, 75));
+  e.default_guidance = s.number("default_guidance", 0, 100, 9.0);
   return e;
 }
 
@@ -160,7 +239,11 @@ const StageEntry& Manifest::stage(int number) const {
 
 std::vector<std::string> Manifest::named_files() const {
   std::vector<std::string> files = {text_encoder.file, tokenizer.file};
-  for (const auto& s : stages) files.push_back(s.unet.file);
+  for (const auto& s : stages) {
+    files.push_back(s.unet.file);
+    if (s.latent) files.push_back(s.latent->decoder_file);
+    if (s.text) files.insert(files.end(), {s.text->encoder_file, s.text->bpe_vocab});
+  }
   if (clip) {
     files.insert(files.end(), {clip->image_encoder, clip->text_encoder, clip->bpe_vocab});
   }
@@ -220,6 +303,13 @@ Manifest parse_manifest(const std::string& bytes, const fs::path& bundle_dir) {
         stages[i].integer("stage", number, number);  // stage 1 first, then stage 2
         m.stages.push_back(read_stage(m, stages[i], number));
       }
+    }
+
+    if (const auto stage3 = j.optional_object("stage3")) {
+      if (m.stages.size() != 2) {
+        j.fail("stage3", "needs stages I and II (it upscales stage II's pictures)");
+      }
+      m.stages.push_back(read_stage3(m, *stage3, m.stages.back()));
     }
 
     read_text_parts(j, m);

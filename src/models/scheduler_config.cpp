@@ -191,4 +191,75 @@ void DDPMSchedulerConfig::validate() const {
   }
 }
 
+void DDIMSchedulerConfig::validate() const {
+  if (num_train_timesteps < 1 || num_train_timesteps > 100000) {
+    throw Error(ErrorKind::kInvalidArgument, "num_train_timesteps", "must be in 1..100000");
+  }
+  if (beta_schedule == BetaSchedule::kSquaredcosCapV2) {
+    throw Error(ErrorKind::kInvalidArgument, "beta_schedule",
+                "the DDIM scheduler takes linear or scaled_linear betas");
+  }
+  if (!(beta_start > 0 && beta_start <= beta_end && beta_end < 1)) {
+    throw Error(ErrorKind::kInvalidArgument, "beta_start",
+                "betas must satisfy 0 < beta_start <= beta_end < 1");
+  }
+  if (steps_offset < 0 || steps_offset >= num_train_timesteps) {
+    throw Error(ErrorKind::kInvalidArgument, "steps_offset", "must be in 0..T-1");
+  }
+}
+
+DDIMSchedulerConfig DDIMSchedulerConfig::from_json(const json& j) {
+  if (!j.is_object()) config_error("expected a JSON object, got " + j.dump());
+  DDIMSchedulerConfig c;
+  read_int(j, "num_train_timesteps", c.num_train_timesteps);
+  read_enum(j, "beta_schedule", kBetaSchedules, c.beta_schedule);
+  read_double(j, "beta_start", c.beta_start);
+  read_double(j, "beta_end", c.beta_end);
+  read_enum(j, "prediction_type", kPredictionTypes, c.prediction_type);
+  read_bool(j, "set_alpha_to_one", c.set_alpha_to_one);
+  read_int(j, "steps_offset", c.steps_offset);
+  // What the upscaler's config leaves off and this scheduler does not implement.
+  if (has(j, "trained_betas")) config_error("key 'trained_betas' is not supported (must be null)");
+  for (const char* key : {"clip_sample", "thresholding", "rescale_betas_zero_snr"}) {
+    bool on = false;
+    read_bool(j, key, on);
+    if (on) config_error(std::string("key '") + key + "' must be false for the DDIM scheduler");
+  }
+  TimestepSpacing spacing = TimestepSpacing::kLeading;
+  read_enum(j, "timestep_spacing", kTimestepSpacings, spacing);
+  if (spacing != TimestepSpacing::kLeading) {
+    config_error("the DDIM scheduler implements timestep_spacing 'leading' only");
+  }
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    config_error(e.what());
+  }
+  return c;
+}
+
+json DDIMSchedulerConfig::to_json() const {
+  return json{
+      {"_class_name", "DDIMScheduler"},
+      {"num_train_timesteps", num_train_timesteps},
+      {"beta_schedule", to_string(beta_schedule)},
+      {"beta_start", beta_start},
+      {"beta_end", beta_end},
+      {"prediction_type", to_string(prediction_type)},
+      {"set_alpha_to_one", set_alpha_to_one},
+      {"steps_offset", steps_offset},
+      {"clip_sample", false},
+      {"thresholding", false},
+      {"timestep_spacing", "leading"},
+  };
+}
+
+json to_json(const SchedulerConfig& config) {
+  return std::visit([](const auto& c) { return c.to_json(); }, config);
+}
+
+int64_t num_train_timesteps(const SchedulerConfig& config) {
+  return std::visit([](const auto& c) { return c.num_train_timesteps; }, config);
+}
+
 }  // namespace anagram

@@ -256,6 +256,21 @@ std::vector<std::string> module_operators(const torch::jit::Module& module) {
   return {found.begin(), found.end()};
 }
 
+namespace {
+
+// Module::to(dtype) casts every tensor of the module's state; as Python's nn.Module.to, only the
+// floating ones may change (a CLIP text model's int64 position ids must stay integers).
+void cast_floating_state(torch::jit::Module& module, c10::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  const auto cast = [dtype](at::Tensor t) {
+    if (t.is_floating_point() && t.scalar_type() != dtype) t.set_data(t.to(dtype));
+  };
+  for (const at::Tensor& t : module.parameters()) cast(t);
+  for (const at::Tensor& t : module.buffers()) cast(t);
+}
+
+}  // namespace
+
 std::shared_ptr<torch::jit::Module> load_script_module(const ModuleFile& file,
                                                        const c10::Device& device,
                                                        std::optional<c10::ScalarType> dtype) {
@@ -282,7 +297,7 @@ std::shared_ptr<torch::jit::Module> load_script_module(const ModuleFile& file,
   }
   try {
     module->eval();
-    if (dtype) module->to(*dtype);
+    if (dtype) cast_floating_state(*module, *dtype);
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kBundle,
                 "cannot load " + file.describe() + ": " + describe_exception(e));

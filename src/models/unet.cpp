@@ -2,6 +2,7 @@
 
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "anagram/core/device.h"
@@ -12,20 +13,28 @@ namespace anagram {
 
 UNet UNet::load(const Manifest& manifest, const StageEntry& stage, const c10::Device& device,
                 c10::ScalarType dtype) {
+  static const char* const kNames[] = {"the UNet", "the stage II UNet", "the stage III UNet"};
   const detail::ModuleFile file{manifest.dir.string(), stage.unet.file,
-                                stage.stage == 1 ? "the UNet" : "the stage II UNet"};
+                                kNames[std::clamp(stage.stage, 1, 3) - 1]};
   UNet unet(detail::load_script_module(file, device, dtype), device, dtype,
             stage.unet.class_labels);
 
   // Probe: one small call with the manifest's shapes, so a mismatched bundle fails now and
-  // not in the middle of sampling. Random, not zero, inputs exercise the real code paths.
-  const int64_t size = stage.image_size;
+  // not in the middle of sampling. Random, not zero, inputs exercise the real code paths. A
+  // latent UNet is probed on a small grid (a multiple of 8): at full size the x4 upscaler's
+  // call takes minutes on a CPU.
+  const int64_t size = stage.latent ? std::min<int64_t>(stage.latent->size, 16) : stage.image_size;
+  const int64_t tokens = stage.text ? stage.text->max_length : manifest.tokenizer.max_length;
+  const int64_t hidden = stage.text ? stage.text->hidden_size : manifest.text_encoder.hidden_size;
   auto generator = at::detail::createCPUGenerator(0);
   const auto x = at::randn({1, stage.unet.in_channels, size, size}, generator);
-  const auto text =
-      at::randn({1, manifest.tokenizer.max_length, manifest.text_encoder.hidden_size}, generator);
+  const auto text = at::randn({1, tokens, hidden}, generator);
   const torch::Tensor labels =
-      unet.class_labels_ ? torch::full({1}, 50, torch::kLong).to(device) : torch::Tensor();
+      unet.class_labels_
+          ? torch::full({1}, std::min<int64_t>(stage.default_noise_level, stage.max_noise_level),
+                        torch::kLong)
+                .to(device)
+          : torch::Tensor();
   const torch::Tensor out =
       detail::run_probe(file, [&] { return unet(x.to(device), 500, text.to(device), labels); });
   detail::expect_shape(file, out, {1, stage.unet.out_channels, size, size});
@@ -74,7 +83,8 @@ std::vector<c10::IValue> UNet::inputs(const torch::Tensor& x, int64_t timestep,
       text_states.to(dtype_)};
   if (class_labels_) {
     if (!class_labels.defined() || class_labels.dim() != 1 || class_labels.size(0) != x.size(0)) {
-      throw Error(ErrorKind::kRuntime, "the stage II UNet needs one class label per batch entry");
+      throw Error(ErrorKind::kRuntime,
+                  "a super-resolution UNet needs one class label per batch entry");
     }
     in.emplace_back(class_labels.to(torch::kLong));
   }

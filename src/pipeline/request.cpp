@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "anagram/core/error_text.h"
+#include "anagram/models/vae_decoder.h"
 #include "core/json_fields.h"
 #include "text/unicode_text.h"
 
@@ -113,10 +114,14 @@ void GenerateRequest::validate() const {
   check_range("antiseg_lr", antiseg_options.learning_rate, 0.0, 1000.0);
   if (antiseg_options.target) check_range("antiseg_target", *antiseg_options.target, 0.0, 0.5);
   check_int("antiseg_steps", antiseg_options.steps, -1, kMaxSteps);
-  check_int("stages", stages, 0, 2);
+  check_int("stages", stages, 0, 3);
   if (stage2_steps) check_int("stage2_steps", *stage2_steps, 1, kMaxSteps);
   if (stage2_guidance) check_range("stage2_guidance", *stage2_guidance, 0.0, kMaxGuidance);
   if (noise_level) check_int("noise_level", *noise_level, 0, 999);
+  if (stage3_steps) check_int("stage3_steps", *stage3_steps, 1, kMaxSteps);
+  if (stage3_guidance) check_range("stage3_guidance", *stage3_guidance, 0.0, kMaxGuidance);
+  if (stage3_noise_level) check_int("stage3_noise_level", *stage3_noise_level, 0, 999);
+  parse_vae_tiling(vae_tiling);
   resolve_tasks(*this);  // checks the prompt/view counts and every view name and argument
 }
 
@@ -148,6 +153,12 @@ nlohmann::json GenerateRequest::to_json() const {
       {"stage2_guidance",
        stage2_guidance ? nlohmann::json(*stage2_guidance) : nlohmann::json(nullptr)},
       {"noise_level", noise_level ? nlohmann::json(*noise_level) : nlohmann::json(nullptr)},
+      {"stage3_steps", stage3_steps ? nlohmann::json(*stage3_steps) : nlohmann::json(nullptr)},
+      {"stage3_guidance",
+       stage3_guidance ? nlohmann::json(*stage3_guidance) : nlohmann::json(nullptr)},
+      {"stage3_noise_level",
+       stage3_noise_level ? nlohmann::json(*stage3_noise_level) : nlohmann::json(nullptr)},
+      {"vae_tiling", vae_tiling},
   };
   return j;
 }
@@ -177,7 +188,11 @@ GenerateRequest GenerateRequest::from_json(const nlohmann::json& j, ErrorKind ki
                "stages",
                "stage2_steps",
                "stage2_guidance",
-               "noise_level"});
+               "noise_level",
+               "stage3_steps",
+               "stage3_guidance",
+               "stage3_noise_level",
+               "vae_tiling"});
   GenerateRequest r;
   r.prompts = f.strings("prompts", kMaxTasks, kMaxPromptBytes, /*required=*/true);
   r.views = f.strings("views", kMaxTasks, 64);
@@ -205,12 +220,25 @@ GenerateRequest GenerateRequest::from_json(const nlohmann::json& j, ErrorKind ki
   r.concepts = f.strings("concepts", kMaxTasks, 256);
   r.exact_concept_tokens = f.boolean("exact_concept_tokens", r.exact_concept_tokens);
   r.save_attention = f.boolean("save_attention", r.save_attention);
-  r.stages = static_cast<int>(f.integer("stages", 0, 2, r.stages));
+  r.stages = static_cast<int>(f.integer("stages", 0, 3, r.stages));
   if (f.has("stage2_steps")) {
     r.stage2_steps = static_cast<int>(f.integer("stage2_steps", 1, kMaxSteps));
   }
   r.stage2_guidance = f.optional_number("stage2_guidance", 0.0, kMaxGuidance);
   if (f.has("noise_level")) r.noise_level = static_cast<int>(f.integer("noise_level", 0, 999));
+  if (f.has("stage3_steps")) {
+    r.stage3_steps = static_cast<int>(f.integer("stage3_steps", 1, kMaxSteps));
+  }
+  r.stage3_guidance = f.optional_number("stage3_guidance", 0.0, kMaxGuidance);
+  if (f.has("stage3_noise_level")) {
+    r.stage3_noise_level = static_cast<int>(f.integer("stage3_noise_level", 0, 999));
+  }
+  r.vae_tiling = f.string("vae_tiling", 8, r.vae_tiling);
+  try {
+    parse_vae_tiling(r.vae_tiling);
+  } catch (const Error& e) {
+    f.fail("vae_tiling", e.detail());
+  }
   return r;
 }
 

@@ -35,10 +35,10 @@ json per_step(const StageRecords& records) {
 json stage_json(const GenerationPlan& plan, const StagePlan& stage, const StageResult& result,
                 const c10::Device& device) {
   json j = {{"stage", stage.stage},
-            {"size", stage.size},
+            {"size", stage.picture_size()},
             {"steps", stage.steps},
             {"guidance", stage.guidance},
-            {"scheduler", stage.scheduler.to_json()},
+            {"scheduler", to_json(stage.scheduler)},
             {"per_step", per_step(result.records)},
             {"seconds", result.timing.seconds},
             {"seconds_per_step", result.timing.seconds / stage.steps},
@@ -48,6 +48,13 @@ json stage_json(const GenerationPlan& plan, const StagePlan& stage, const StageR
     j["noise_level"] = stage.super_resolution->noise_level;
     j["noising_scheduler"] = stage.super_resolution->noising_scheduler.to_json();
   }
+  if (stage.latent) {
+    j["latent"] = {{"size", stage.size},
+                   {"channels", stage.channels},
+                   {"upscale", stage.latent->upscale},
+                   {"vae_tiling", vae_tiling_name(stage.latent->tiling)}};
+  }
+  if (stage.text_model != 0) j["text_encoder"] = "stage " + std::to_string(stage.text_model);
   if (stage.antiseg) {
     const AntiSegOptions& options = plan.request.antiseg_options;
     j["antiseg_steps"] = options.resolved_steps(stage.steps);

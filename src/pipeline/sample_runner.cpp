@@ -57,17 +57,27 @@ torch::Tensor stacked_on_host(const std::vector<torch::Tensor>& steps) {
 }
 
 // Where a stage starts: pure noise, or (super-resolution) the previous stage's picture as
-// extra input, with the noise drawn in the published order.
+// extra input, with the noise drawn in the published order. A latent stage's inputs cannot be
+// scored by the noise-aware CLIP.
 std::pair<StageSpec, torch::Tensor> start_of(const StagePlan& stage, const torch::Tensor& previous,
                                              NoiseSource& noise) {
+  StageSpec spec;
+  torch::Tensor x;
   if (stage.super_resolution) {
     const SuperResolution& sr = *stage.super_resolution;
+    // The previous picture as it is saved: a latent stage upscales what the viewer saw.
+    const torch::Tensor picture = stage.latent ? previous.clamp(-1, 1) : previous;
     SuperResolutionStart start = start_super_resolution(
-        stage.scheduler, sr.noising_scheduler, sr.noise_level, stage.size, previous, noise);
-    return {std::move(start.spec), start.x};
+        stage.scheduler, sr.noising_scheduler, sr.noise_level, stage.size, picture, noise,
+        stage.channels,
+        sr.augmentation_noise_first ? NoiseOrder::kAugmentationFirst : NoiseOrder::kInitialFirst);
+    spec = std::move(start.spec);
+    x = start.x;
+  } else {
+    spec = StageSpec::base(stage.scheduler, stage.channels, stage.size);
+    x = draw_initial_noise(spec, noise);
   }
-  StageSpec spec = StageSpec::base(stage.scheduler, stage.channels, stage.size);
-  torch::Tensor x = draw_initial_noise(spec, noise);
+  if (!stage.scored) spec.scored_channels = 0;
   return {std::move(spec), x};
 }
 
@@ -78,24 +88,31 @@ struct SampleRunner::DeviceRecords {
   std::vector<torch::Tensor> weights, scales, scores, maps;
 };
 
-SampleRunner::SampleRunner(const GenerationPlan& plan, std::vector<const UNet*> unets,
-                           Conditioning conditioning, const NoiseCombiner& combiner,
-                           c10::Device device, c10::ScalarType dtype, const RunOptions& run)
+SampleRunner::SampleRunner(const GenerationPlan& plan, std::vector<StageModels> stages,
+                           const NoiseCombiner& combiner, c10::Device device, c10::ScalarType dtype,
+                           const RunOptions& run)
     : plan_(plan),
-      unets_(std::move(unets)),
-      conditioning_(std::move(conditioning)),
+      stages_(std::move(stages)),
       combiner_(combiner),
       device_(device),
       dtype_(dtype),
       run_(run) {
-  if (unets_.size() < plan_.stages.size()) {
-    throw Error(
-        ErrorKind::kInvalidArgument, "stages",
-        "this session was opened without the UNet of stage " + std::to_string(unets_.size() + 1));
+  if (stages_.size() != plan_.stages.size()) {
+    throw Error(ErrorKind::kInvalidArgument, "stages",
+                "the runner got models for " + std::to_string(stages_.size()) +
+                    " stages, the plan has " + std::to_string(plan_.stages.size()));
+  }
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    if (!stages_[s].unet || (plan_.stages[s].latent && !stages_[s].decoder)) {
+      throw Error(ErrorKind::kInvalidArgument, "stages",
+                  "this session was opened without the models of stage " +
+                      std::to_string(plan_.stages[s].stage));
+    }
   }
   for (const auto& task : plan_.tasks) views_.push_back(task.view);
   if (plan_.attention_resolution > 0) {
-    concept_mask_ = concept_mask(plan_.concept_tokens, conditioning_.prompts.size(1)).to(device_);
+    concept_mask_ =
+        concept_mask(plan_.concept_tokens, stages_.front().conditioning.prompts.size(1)).to(device_);
   }
 }
 
@@ -155,10 +172,11 @@ Denoiser SampleRunner::denoiser(const UNet& unet, StageTiming& timing, DeviceRec
 StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, NoiseSource& noise,
                                     int index) const {
   const StagePlan& stage = plan_.stages[stage_index];
-  const UNet& unet = *unets_[stage_index];
+  const StageModels& models = stages_[stage_index];
+  const UNet& unet = *models.unet;
   StageResult result;
   result.stage = stage.stage;
-  result.size = stage.size;
+  result.size = stage.picture_size();
   result.steps = stage.steps;
   reset_peak_memory(device_);
   const auto stage_start = Clock::now();
@@ -178,12 +196,13 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
   DeviceRecords records;
   MultiViewSampler sampler(denoiser(unet, result.timing, stage.save_attention ? &records : nullptr,
                                     map_views ? &*map_views : nullptr),
-                           std::move(spec), views, conditioning_, combiner_);
+                           std::move(spec), views, models.conditioning, combiner_);
 
   // 2. The method's anti-segregation after each of the first K steps.
   std::optional<AntiSegregation> antiseg;
   if (stage.antiseg) {
-    antiseg.emplace(attention_probe(unet), views, *map_views, conditioning_.prompts, concept_mask_,
+    antiseg.emplace(attention_probe(unet), views, *map_views, models.conditioning.prompts,
+                    concept_mask_,
                     plan_.request.antiseg_options, stage.steps);
     sampler.set_post_step_hook([&](const torch::Tensor& in, int i, int64_t t) {
       if (!run_.profile || i >= antiseg->steps()) return (*antiseg)(in, i, t);
@@ -213,9 +232,21 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
   params.guidance_scale = stage.guidance;
   picture = sampler.run(x, params, noise);  // (1, C, S, S): the next stage starts from it
 
-  // 4. To the host, once: the picture, the picture under each view, the records.
-  download(picture, views, filters ? &*filters : nullptr, records, antiseg ? &*antiseg : nullptr,
-           result);
+  // 4. A latent stage's picture: its latents decoded, and its views at the picture's size.
+  std::optional<ViewStack> picture_views;
+  if (stage.latent) {
+    picture = models.decoder->decode(picture, stage.latent->tiling);
+    if (!torch::isfinite(picture).all().item<bool>()) {
+      throw Error(ErrorKind::kRuntime, "stage " + std::to_string(stage.stage) +
+                                           " gave a picture that is not finite (NaN or inf); "
+                                           "no output was written for this sample");
+    }
+    picture_views.emplace(views_, stage.picture_size(), stage.picture_size(), device_);
+  }
+
+  // 5. To the host, once: the picture, the picture under each view, the records.
+  download(picture, picture_views ? *picture_views : views, filters ? &*filters : nullptr,
+           records, antiseg ? &*antiseg : nullptr, result);
   synchronize(device_);
   result.timing.seconds = seconds_since(stage_start);
   result.timing.peak_memory_mib = peak_memory_mib(device_);

@@ -1,9 +1,9 @@
 // One sample of a plan, every stage, on the session's device: the loop Session::generate runs.
 //
 // Where tensors live: everything the runner builds (view index tensors, noise, x, records) is
-// made on the runner's device, which is the device of the UNets and of the conditioning it is
-// given; run() returns the Sample on the host. The only crossings are the noise (drawn on the
-// CPU, moved by NoiseSource), the concept mask (moved once here) and the finished stage
+// made on the runner's device, which is the device of the UNets, decoders and conditioning it
+// is given; run() returns the Sample on the host. The only crossings are the noise (drawn on
+// the CPU, moved by NoiseSource), the concept mask (moved once here) and the finished stage
 // (moved to the host by download()).
 #pragma once
 
@@ -15,6 +15,7 @@
 #include "anagram/diffusion/sampler.h"
 #include "anagram/io/sample.h"
 #include "anagram/models/unet.h"
+#include "anagram/models/vae_decoder.h"
 #include "anagram/pipeline/plan.h"
 #include "anagram/pipeline/session.h"
 
@@ -24,12 +25,19 @@ class AntiSegregation;
 
 namespace anagram::detail {
 
+// What one stage of a plan runs on, all on the runner's device.
+struct StageModels {
+  const UNet* unet = nullptr;
+  Conditioning conditioning;              // the stage's text model's states of the prompts
+  const VaeDecoder* decoder = nullptr;    // a latent stage's decoder, else null
+};
+
 class SampleRunner {
  public:
-  // unets: the plan's stages' UNets, in stage order, on `device`; conditioning on `device`.
-  SampleRunner(const GenerationPlan& plan, std::vector<const UNet*> unets,
-               Conditioning conditioning, const NoiseCombiner& combiner, c10::Device device,
-               c10::ScalarType dtype, const RunOptions& run);
+  // stages: one per plan stage, in order.
+  SampleRunner(const GenerationPlan& plan, std::vector<StageModels> stages,
+               const NoiseCombiner& combiner, c10::Device device, c10::ScalarType dtype,
+               const RunOptions& run);
 
   // Sample `index` of the plan (seed = request seed + index), on the host.
   Sample run(int index) const;
@@ -50,8 +58,7 @@ class SampleRunner {
   void check_interrupted(const char* when) const;
 
   const GenerationPlan& plan_;
-  std::vector<const UNet*> unets_;
-  Conditioning conditioning_;
+  std::vector<StageModels> stages_;
   const NoiseCombiner& combiner_;
   c10::Device device_;
   c10::ScalarType dtype_;

@@ -16,8 +16,10 @@
 #include "anagram/core/threads.h"
 #include "anagram/diffusion/mtl_combiner.h"
 #include "anagram/models/noise_aware_clip.h"
+#include "anagram/models/open_clip_text_encoder.h"
 #include "anagram/models/text_encoder.h"
 #include "anagram/models/unet.h"
+#include "anagram/models/vae_decoder.h"
 #include "anagram/pipeline/embeddings_cache.h"
 #include "anagram/pipeline/model_callbacks.h"
 #include "anagram/pipeline/sample_metadata.h"
@@ -38,12 +40,12 @@ double seconds_since(Clock::time_point start) {
 
 // The cache key's model part: the text encoder file's hash (from the manifest when it has
 // one) and the dtype its states were computed in.
-std::string embeddings_model_key(const Manifest& manifest, c10::ScalarType dtype) {
-  const auto it = manifest.files.find(manifest.text_encoder.file);
-  const std::string sha256 =
-      it != manifest.files.end()
-          ? it->second.sha256
-          : detail::sha256_of_file(manifest.path_of(manifest.text_encoder.file));
+std::string embeddings_model_key(const Manifest& manifest, const std::string& encoder_file,
+                                 c10::ScalarType dtype) {
+  const auto it = manifest.files.find(encoder_file);
+  const std::string sha256 = it != manifest.files.end()
+                                 ? it->second.sha256
+                                 : detail::sha256_of_file(manifest.path_of(encoder_file));
   return sha256 + "\n" + dtype_name(dtype);
 }
 
@@ -77,18 +79,52 @@ SessionParts SessionParts::for_plan(const GenerationPlan& plan) {
   return parts;
 }
 
+// One text model's prompt states (the bundle's T5 encoder, or a stage's own), computed once
+// per prompt and kept on the session's device.
+struct TextModel {
+  std::function<std::unique_ptr<PromptEncoder>(const Manifest&)> load;
+  std::unique_ptr<PromptEncoder> encoder;  // null when released
+  EmbeddingsCache cache;
+  std::map<std::string, torch::Tensor> embeddings;  // prompt -> (L, D) on the device
+  int64_t tokens = 0, hidden = 0;
+};
+
 struct Session::Impl {
   c10::Device text_device{c10::kCPU};
   std::shared_ptr<const T5Tokenizer> tokenizer;  // kept when the text encoder is released
-  std::optional<TextEncoder> text;
-  std::vector<UNet> unets;  // the opened stages', in cascade order
+  std::map<int, TextModel> text_models;          // by StagePlan::text_model (0: T5)
+  std::vector<UNet> unets;                       // the opened stages', in cascade order
+  std::map<int, VaeDecoder> decoders;            // the opened latent stages', by stage
   std::unique_ptr<NoiseAwareClip> clip;
-  EmbeddingsCache cache;
-  std::map<std::string, torch::Tensor> embeddings;  // prompt -> (77, D) on the device
-  // generate() may run on several threads at once (batch workers): the text encoder and the
-  // embeddings map are shared state.
+  // generate() may run on several threads at once (batch workers): the text encoders and the
+  // embeddings maps are shared state.
   mutable std::mutex text_mutex;
+
+  torch::Tensor encode(int text_model, const std::vector<std::string>& prompts,
+                       const Manifest& manifest, const c10::Device& device);
 };
+
+torch::Tensor Session::Impl::encode(int text_model, const std::vector<std::string>& prompts,
+                                    const Manifest& manifest, const c10::Device& device) {
+  const std::lock_guard<std::mutex> lock(text_mutex);
+  TextModel& model = text_models.at(text_model);
+  for (const auto& prompt : prompts) {
+    if (model.embeddings.count(prompt)) continue;
+    torch::Tensor states = model.cache.read(prompt, model.tokens, model.hidden);
+    if (!states.defined()) {
+      if (!model.encoder) model.encoder = model.load(manifest);
+      // One prompt per call, as the published code encodes them: a prompt's states then do
+      // not depend on which other prompts share its batch (kernels round differently for
+      // other batch sizes), so a cached prompt and a fresh one give the same bytes.
+      states = model.encoder->encode({prompt})[0];
+      model.cache.write(prompt, states);
+    }
+    model.embeddings[prompt] = states.to(device);  // the one crossing of a prompt's states
+  }
+  std::vector<torch::Tensor> out;
+  for (const auto& prompt : prompts) out.push_back(model.embeddings.at(prompt));
+  return torch::stack(out);
+}
 
 Session::Session(std::unique_ptr<Impl> impl, Manifest manifest, SessionOptions options,
                  c10::Device device, c10::ScalarType dtype)
@@ -131,17 +167,46 @@ std::unique_ptr<Session> Session::open(const SessionOptions& options, Manifest m
   spdlog::info("loading bundle '{}' ({}) on {} in {}", printable(manifest.name),
                printable(manifest.dir.string()), device.str(), dtype_name(dtype));
   impl->tokenizer = std::make_shared<const T5Tokenizer>(load_t5_tokenizer(manifest));
-  impl->text = TextEncoder::load(manifest, impl->tokenizer, impl->text_device, dtype);
+  const c10::Device text_device = impl->text_device;
+  TextModel& t5 = impl->text_models[0];
+  t5.load = [tokenizer = impl->tokenizer, text_device,
+             dtype](const Manifest& bundle) -> std::unique_ptr<PromptEncoder> {
+    return std::make_unique<TextEncoder>(TextEncoder::load(bundle, tokenizer, text_device, dtype));
+  };
+  t5.tokens = manifest.tokenizer.max_length;
+  t5.hidden = manifest.text_encoder.hidden_size;
+  if (!options.embeddings_cache.empty()) {
+    t5.cache = EmbeddingsCache(options.embeddings_cache,
+                               embeddings_model_key(manifest, manifest.text_encoder.file, dtype));
+  }
+  t5.encoder = t5.load(manifest);
   const size_t stages = parts.stages > 0 ? std::min<size_t>(parts.stages, manifest.stages.size())
                                          : manifest.stages.size();
   for (size_t s = 0; s < stages; ++s) {
-    impl->unets.push_back(UNet::load(manifest, manifest.stages[s], device, dtype));
+    const StageEntry& stage = manifest.stages[s];
+    impl->unets.push_back(UNet::load(manifest, stage, device, dtype));
+    if (stage.latent) {
+      impl->decoders.emplace(stage.stage, VaeDecoder::load(manifest, *stage.latent, device));
+    }
+    if (stage.text) {
+      TextModel& own = impl->text_models[stage.stage];
+      const StageTextEntry text = *stage.text;
+      own.load = [text, text_device,
+                  dtype](const Manifest& bundle) -> std::unique_ptr<PromptEncoder> {
+        return std::make_unique<OpenClipTextEncoder>(
+            OpenClipTextEncoder::load(bundle, text, text_device, dtype));
+      };
+      own.tokens = text.max_length;
+      own.hidden = text.hidden_size;
+      if (!options.embeddings_cache.empty()) {
+        own.cache = EmbeddingsCache(options.embeddings_cache,
+                                    embeddings_model_key(manifest, text.encoder_file, dtype));
+      }
+      own.encoder = own.load(manifest);
+    }
   }
   if (parts.clip && manifest.clip) {
     impl->clip = std::make_unique<NoiseAwareClip>(NoiseAwareClip::load(manifest, device));
-  }
-  if (!options.embeddings_cache.empty()) {
-    impl->cache = EmbeddingsCache(options.embeddings_cache, embeddings_model_key(manifest, dtype));
   }
   SessionOptions recorded = options;
   // What metadata needs to reproduce the bytes: the counts in effect, not the request.
@@ -160,35 +225,16 @@ GenerationPlan Session::plan(const GenerateRequest& request) const {
 
 void Session::release_text_encoder() {
   const std::lock_guard<std::mutex> lock(impl_->text_mutex);
-  impl_->text.reset();
+  for (auto& [key, model] : impl_->text_models) model.encoder.reset();
 }
 
 bool Session::text_encoder_loaded() const {
   const std::lock_guard<std::mutex> lock(impl_->text_mutex);
-  return impl_->text.has_value();
+  return impl_->text_models.at(0).encoder != nullptr;
 }
 
 torch::Tensor Session::encode(const std::vector<std::string>& prompts) {
-  const std::lock_guard<std::mutex> lock(impl_->text_mutex);
-  for (const auto& prompt : prompts) {
-    if (impl_->embeddings.count(prompt)) continue;
-    torch::Tensor states = impl_->cache.read(prompt, manifest_.tokenizer.max_length,
-                                             manifest_.text_encoder.hidden_size);
-    if (!states.defined()) {
-      if (!impl_->text) {
-        impl_->text = TextEncoder::load(manifest_, impl_->tokenizer, impl_->text_device, dtype_);
-      }
-      // One prompt per call, as the published code encodes them: a prompt's states then do
-      // not depend on which other prompts share its batch (kernels round differently for
-      // other batch sizes), so a cached prompt and a fresh one give the same bytes.
-      states = impl_->text->encode({prompt})[0];
-      impl_->cache.write(prompt, states);
-    }
-    impl_->embeddings[prompt] = states.to(device_);  // the one crossing of a prompt's states
-  }
-  std::vector<torch::Tensor> out;
-  for (const auto& prompt : prompts) out.push_back(impl_->embeddings.at(prompt));
-  return torch::stack(out);
+  return impl_->encode(0, prompts, manifest_, device_);
 }
 
 Sample Session::generate(const GenerateRequest& request, const RunOptions& run) {
@@ -205,11 +251,24 @@ Sample Session::generate(const GenerationPlan& plan, int index, const RunOptions
     throw Error(ErrorKind::kInvalidArgument, "balance",
                 "this session was opened without its noise-aware CLIP");
   }
-  // 1. Prompts (cached per session); the negative prompt is "".
+  if (plan.num_stages() > static_cast<int>(impl_->unets.size())) {
+    throw Error(ErrorKind::kInvalidArgument, "stages",
+                "this session was opened without the UNet of stage " +
+                    std::to_string(impl_->unets.size() + 1));
+  }
+  // 1. Prompts, with each stage's text model (cached per session); the negative prompt is "".
   const auto encode_start = Clock::now();
   std::vector<std::string> prompts;
   for (const auto& task : plan.tasks) prompts.push_back(task.prompt);
-  const Conditioning conditioning{encode({""}), encode(prompts)};
+  std::vector<detail::StageModels> stages;
+  for (const StagePlan& stage : plan.stages) {
+    detail::StageModels models;
+    models.unet = &impl_->unets.at(static_cast<size_t>(stage.stage - 1));
+    models.conditioning = {impl_->encode(stage.text_model, {""}, manifest_, device_),
+                           impl_->encode(stage.text_model, prompts, manifest_, device_)};
+    if (stage.latent) models.decoder = &impl_->decoders.at(stage.stage);
+    stages.push_back(std::move(models));
+  }
   if (options_.release_text_encoder) release_text_encoder();
   const double encode_seconds = seconds_since(encode_start);
 
@@ -224,11 +283,8 @@ Sample Session::generate(const GenerationPlan& plan, int index, const RunOptions
     if (plan.balance) scorer = clip_task_scorer(*impl_->clip, prompts, !mtl.exact_clip_input);
     combiner = std::make_unique<MultiTaskCombiner>(mtl, std::move(scorer), plan.reduction);
   }
-  std::vector<const UNet*> unets;
-  for (const auto& unet : impl_->unets) unets.push_back(&unet);
-
   // 3. The sample, every stage, back on the host.
-  detail::SampleRunner runner(plan, unets, conditioning, *combiner, device_, dtype_, run);
+  detail::SampleRunner runner(plan, std::move(stages), *combiner, device_, dtype_, run);
   Sample sample = runner.run(index);
   sample.encode_seconds = encode_seconds;
   if (plan.balance && clip_scores_clamped(sample, plan.request.mtl.min_score)) {

@@ -27,8 +27,12 @@ struct TaskPredictions {
   // The same before factorized views' filters (equal to eps for permutation views): what
   // rectifying a sum of components compares it with.
   torch::Tensor unfiltered_eps;
-  torch::Tensor variance;     // (N, C, S, S) float32: learned-range variance channels per task
-  torch::Tensor view_inputs;  // (N, C, S, S) float32: X_k = v_k(x), what task k's UNet saw
+  // (N, C, S, S) float32: learned-range variance channels per task; undefined for a model
+  // without them (stage III), and then so is the combined variance.
+  torch::Tensor variance;
+  // (N, C, S, S) float32: X_k = v_k(x), what task k's UNet saw; undefined where the stage's
+  // inputs cannot be scored (latents): balancing then weighs the tasks equally.
+  torch::Tensor view_inputs;
   int step_index = 0;         // 0-based index into the schedule
   int num_steps = 0;
   int64_t timestep = 0;

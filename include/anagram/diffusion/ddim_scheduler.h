@@ -1,7 +1,8 @@
 // anagram/diffusion/ddim_scheduler.h: the DDIM scheduler Stable Diffusion's x4 upscaler samples
 // with (stage III, docs/stage3.md), matching diffusers' DDIMScheduler (0.24.0) numerically for
 // its configuration: scaled_linear betas, v-prediction, "leading" spacing, steps_offset 1,
-// set_alpha_to_one false, no clipping or thresholding. Not yet called by the pipeline.
+// set_alpha_to_one false, no clipping or thresholding. Its config (DDIMSchedulerConfig) is in
+// models/scheduler_config.h, with the bundle's other scheduler configs.
 //
 // Basic usage:
 //   anagram::DDIMScheduler scheduler(anagram::DDIMSchedulerConfig{});  // the upscaler's config
@@ -23,19 +24,6 @@
 #include "anagram/models/scheduler_config.h"
 
 namespace anagram {
-
-struct DDIMSchedulerConfig {
-  int64_t num_train_timesteps = 1000;
-  BetaSchedule beta_schedule = BetaSchedule::kScaledLinear;  // or kLinear
-  double beta_start = 0.0001;
-  double beta_end = 0.02;
-  PredictionType prediction_type = PredictionType::kVPrediction;
-  bool set_alpha_to_one = false;  // the "previous" alpha product after the last step: 1 or abar_0
-  int64_t steps_offset = 1;
-  // Throws Error(kInvalidArgument) for what this scheduler does not implement (the cosine
-  // schedule, spacings other than "leading") or values diffusers would mis-compute.
-  void validate() const;
-};
 
 class DDIMScheduler {
  public:

@@ -1,4 +1,4 @@
-// anagram/diffusion/sampler.h: the multi-view sampling loop, one for both of IF's stages
+// anagram/diffusion/sampler.h: the multi-view sampling loop, one for every stage of the cascade
 // (docs/method_notes.md has the steps).
 //
 // Basic usage:
@@ -10,7 +10,11 @@
 // Stage II (64 -> 256) is the same loop with a stage description that adds the upscaled,
 // noise-augmented stage I picture as extra input channels (the views act on all 6) and the
 // noise level as the UNet's class label. Its initial noise is drawn with draw_initial_noise()
-// *before* the augmentation noise, as the published pipelines draw them.
+// *before* the augmentation noise, as the published pipelines draw them. Stage III (the x4
+// upscaler) is the same loop again on latents: the stage II picture, noised, is the extra
+// input, the noise level the class label, the scheduler DDIM with v-prediction; the tasks are
+// combined as noise estimates (diffusion/stage_scheduler.h) and its pipeline draws the
+// augmentation noise first.
 //
 // The sampler is a free-standing loop over a Denoiser callback, so tests drive it with a dummy
 // and the TorchScript UNet plugs in unchanged. Per step it makes ONE denoiser call: the views
@@ -28,35 +32,38 @@
 
 #include "anagram/diffusion/combiner.h"
 #include "anagram/diffusion/ddpm_scheduler.h"
+#include "anagram/diffusion/stage_scheduler.h"
 #include "anagram/diffusion/noise_source.h"
 #include "anagram/views/factor.h"
 #include "anagram/views/views.h"
 
 namespace anagram {
 
-// (B, C_in, S, S) UNet input, DDPM timestep, (B, 77, D) text states, (B) int64 class labels
-// (undefined for stage I) -> (B, 2C, S, S) float32.
+// (B, C_in, S, S) UNet input, timestep, (B, 77, D) text states, (B) int64 class labels
+// (undefined for stage I) -> (B, 2C, S, S) float32 [epsilon, variance] (IF) or (B, C, S, S) in
+// the scheduler's prediction type (stage III: v).
 using Denoiser =
     std::function<torch::Tensor(const torch::Tensor& x, int64_t timestep, const torch::Tensor& text,
                                 const torch::Tensor& class_labels)>;
 
 struct SamplerParams {
-  int steps = 30;                // inference steps of the DDPM schedule
+  int steps = 30;                // inference steps of the stage's schedule
   double guidance_scale = 10.0;  // classifier-free guidance g
   void validate() const;         // throws anagram::Error(kInvalidArgument)
 };
 
 // What differs between IF's stages.
 struct StageSpec {
-  int64_t channels = 3;  // x is (1, channels, size, size)
+  int64_t channels = 3;  // x is (1, channels, size, size): pixels, or stage III's latents
   int64_t size = 64;
-  DDPMSchedulerConfig scheduler;
+  SchedulerConfig scheduler;
   // (1, E, size, size) concatenated to x before the views are applied (stage II: the upscaled,
   // noise-augmented stage I picture), or undefined.
   torch::Tensor extra_input;
   // (1) int64 label given to every UNet batch entry (stage II: the noise level), or undefined.
   torch::Tensor class_label;
-  // The combiner scores (CLIP) the first `scored_channels` channels of each view's input.
+  // The combiner scores (CLIP) the first `scored_channels` channels of each view's input; 0:
+  // this stage's inputs cannot be scored (latents) and the combiner weighs the tasks equally.
   int64_t scored_channels = 3;
   // Factorized views: their filters at this stage's size, applied to each task's guided noise
   // estimate before the combiner sums them (views/factor.h), or null for permutation views.
@@ -64,25 +71,32 @@ struct StageSpec {
   // halves. Not owned; on the views' device.
   const FilterStack* filters = nullptr;
 
-  static StageSpec base(DDPMSchedulerConfig scheduler, int64_t channels = 3, int64_t size = 64);
+  static StageSpec base(SchedulerConfig scheduler, int64_t channels = 3, int64_t size = 64);
 };
 
 // N(0,1) initial noise of the stage's x shape (1, channels, size, size), drawn from `noise`.
 torch::Tensor draw_initial_noise(const StageSpec& stage, NoiseSource& noise);
 
-// Stage II's start, drawn in the published order: its initial noise x, then the augmentation
-// noise of the stage I picture upscaled to `size` (bilinear, align_corners=True), noised to
+// Which of a super-resolution stage's two draws comes first in its published pipeline: IF's
+// stage II draws the initial noise first, the x4 upscaler the augmentation noise.
+enum class NoiseOrder { kInitialFirst, kAugmentationFirst };
+
+// A super-resolution stage's start, drawn in the published order: its initial noise x
+// (1, channels, size, size) and the augmentation noise of the previous picture upscaled to
+// `size` (bilinear, align_corners=True; as is when it has that size already), noised to
 // `noise_level` with the noising schedule. The spec carries the noised picture as extra input
 // and the noise level as class label.
 struct SuperResolutionStart {
   StageSpec spec;
-  torch::Tensor x;         // (1, 3, size, size) initial noise
+  torch::Tensor x;         // (1, channels, size, size) initial noise
   torch::Tensor upscaled;  // (1, 3, size, size) before the augmentation noise
 };
-SuperResolutionStart start_super_resolution(DDPMSchedulerConfig scheduler,
+SuperResolutionStart start_super_resolution(SchedulerConfig scheduler,
                                             const DDPMSchedulerConfig& noising_scheduler,
                                             int noise_level, int64_t size,
-                                            const torch::Tensor& stage1_image, NoiseSource& noise);
+                                            const torch::Tensor& previous_image, NoiseSource& noise,
+                                            int64_t channels = 0,
+                                            NoiseOrder order = NoiseOrder::kInitialFirst);
 
 struct Conditioning {
   torch::Tensor negative;  // (1, 77, D) float32: the encoded negative ("") prompt
@@ -119,7 +133,7 @@ class MultiViewSampler {
   torch::Tensor run(torch::Tensor x, const SamplerParams& params, NoiseSource& noise) const;
 
   // One denoising step from x at schedule position `index` (exposed for tests).
-  torch::Tensor step(const DDPMScheduler& scheduler, const torch::Tensor& x, int index,
+  torch::Tensor step(const StageScheduler& scheduler, const torch::Tensor& x, int index,
                      const SamplerParams& params, NoiseSource& noise) const;
 
   const StageSpec& stage() const { return stage_; }

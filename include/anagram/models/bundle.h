@@ -48,17 +48,52 @@ struct UNetEntry {
   nlohmann::json config;                     // the diffusers UNet2DConditionModel config
 };
 
-// One stage of IF's cascade: 1 is the 64x64 base model, 2 the 64 -> 256 super-resolution.
+// A latent stage (stage III, the x4 upscaler): x is a latent grid that the bundle's decoder
+// turns into the stage's pictures.
+struct LatentEntry {
+  int64_t size = 0;  // latents are (1, channels, size, size)
+  int64_t channels = 0;
+  double scaling_factor = 1;  // the decoder divides by it itself
+  // forward(latents (B, channels, s, s)) -> (B, 3, upscale s, upscale s), always float32.
+  std::string decoder_file;
+  int64_t upscale = 4;
+  // Tiled decoding as diffusers' AutoencoderKL.enable_tiling(): tiles of `tile` latent cells
+  // (its config's sample_size / upscale) overlapping by `tile_overlap` of a tile.
+  int64_t tile = 0;
+  double tile_overlap = 0.25;
+};
+
+// A stage with a text encoder of its own (stage III: SD 2's OpenCLIP), fed CLIP BPE tokens
+// (start, BPE ids, end, then pad_id up to max_length).
+struct StageTextEntry {
+  std::string encoder_file;  // forward(ids (B, max_length) int64) -> (B, max_length, hidden)
+  int64_t hidden_size = 0;
+  std::string bpe_vocab;  // CLIP's gzip BPE merges file
+  int max_length = 77;
+  int64_t pad_id = 0;
+};
+
+// One stage of the cascade: 1 is IF's 64x64 base model, 2 its 64 -> 256 super-resolution, 3 the
+// x4 upscaler (256 -> 1024, latent). What differs between stages is data here.
 struct StageEntry {
   int stage = 1;
-  int64_t image_size = 0;      // x is (1, image_channels, image_size, image_size)
+  int64_t image_size = 0;      // the stage's pictures are (1, image_channels, S, S)
   int64_t image_channels = 0;  // channels of x (the UNet may take more: stage II adds lowres)
   UNetEntry unet;
-  DDPMSchedulerConfig scheduler;
-  // Stage II: the low-res augmentation schedule; its presence makes the stage a
+  SchedulerConfig scheduler;  // DDPM (IF) or DDIM (stage III)
+  // Super-resolution stages: the low-res augmentation schedule; its presence makes the stage a
   // super-resolution stage (pipeline/plan.h).
   std::optional<DDPMSchedulerConfig> noising_scheduler;
-  int64_t default_noise_level = 0;  // stage II: the published noise level (50); else 0
+  int64_t default_noise_level = 0;  // the published noise level (stage II 50, III 20); else 0
+  int64_t max_noise_level = 0;      // the largest noise level the UNet's class labels take
+  bool augmentation_noise_first = false;  // the x4 upscaler draws it before the latents
+  std::optional<LatentEntry> latent;      // stage III: x is latents, decoded to pictures
+  std::optional<StageTextEntry> text;     // unset: the bundle's T5 encoder
+  int default_steps = 0;                  // 0: the request's; stage III: 75
+  double default_guidance = 0;            // 0: the request's; stage III: 9
+
+  int64_t sample_size() const { return latent ? latent->size : image_size; }  // x's side
+  int64_t sample_channels() const { return latent ? latent->channels : image_channels; }
 };
 
 struct TextEncoderEntry {
@@ -96,7 +131,8 @@ struct Manifest {
   std::string name;
   std::string description;
   c10::ScalarType dtype = c10::ScalarType::Float;
-  std::vector<StageEntry> stages;  // stage 1 first, then (optionally) stage 2
+  // Stage 1 first, then (optionally) stage 2 and stage 3 (the manifest's "stage3" object).
+  std::vector<StageEntry> stages;
   TextEncoderEntry text_encoder;
   TokenizerEntry tokenizer;
   std::optional<ClipEntry> clip;           // absent: balancing falls back to equal weights

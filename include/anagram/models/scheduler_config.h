@@ -1,5 +1,6 @@
-// anagram/models/scheduler_config.h: a bundle's DDPM scheduler config, typed (the keys of
-// diffusers' scheduler_config.json that IF uses), read when the manifest is read.
+// anagram/models/scheduler_config.h: a bundle's scheduler configs, typed (the keys of diffusers'
+// scheduler_config.json that IF's DDPM and the x4 upscaler's DDIM schedulers use), read when the
+// manifest is read.
 //
 // Basic usage:
 //   anagram::DDPMSchedulerConfig config = anagram::DDPMSchedulerConfig::from_json(json);
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <variant>
 
 namespace anagram {
 
@@ -57,5 +59,31 @@ struct DDPMSchedulerConfig {
   // Throws Error(kInvalidArgument) for values diffusers would reject or mis-compute.
   void validate() const;
 };
+
+// Stable Diffusion x4 upscaler's DDIMScheduler (stage III, diffusion/ddim_scheduler.h); the
+// defaults are its published config.
+struct DDIMSchedulerConfig {
+  int64_t num_train_timesteps = 1000;
+  BetaSchedule beta_schedule = BetaSchedule::kScaledLinear;  // or kLinear
+  double beta_start = 0.0001;
+  double beta_end = 0.02;
+  PredictionType prediction_type = PredictionType::kVPrediction;
+  bool set_alpha_to_one = false;  // the "previous" alpha product after the last step: 1 or abar_0
+  int64_t steps_offset = 1;
+  // Reads diffusers' DDIMScheduler config keys (missing keys keep these defaults, unknown keys
+  // are ignored). Throws Error(kBundle) naming the key for what this program does not
+  // implement: clip_sample, thresholding, trained betas, spacings other than "leading",
+  // rescale_betas_zero_snr.
+  static DDIMSchedulerConfig from_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;  // every field, diffusers' key names and spellings
+  // Throws Error(kInvalidArgument) for what this scheduler does not implement (the cosine
+  // schedule) or values diffusers would mis-compute.
+  void validate() const;
+};
+
+// A stage's denoising scheduler: IF's stages sample with DDPM, stage III with DDIM.
+using SchedulerConfig = std::variant<DDPMSchedulerConfig, DDIMSchedulerConfig>;
+nlohmann::json to_json(const SchedulerConfig& config);
+int64_t num_train_timesteps(const SchedulerConfig& config);
 
 }  // namespace anagram

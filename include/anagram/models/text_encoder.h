@@ -25,7 +25,15 @@ namespace anagram {
 // The bundle's SentencePiece tokenizer with the manifest's length and special ids.
 T5Tokenizer load_t5_tokenizer(const Manifest& manifest);
 
-class TextEncoder {
+// Prompts -> (P, L, D) float32 text states on the encoder's device: the T5 encoder of IF's stages
+// or stage III's own (open_clip_text_encoder.h). A session keeps one per text model.
+class PromptEncoder {
+ public:
+  virtual ~PromptEncoder() = default;
+  virtual torch::Tensor encode(const std::vector<std::string>& prompts) const = 0;
+};
+
+class TextEncoder final : public PromptEncoder {
  public:
   // Loads BUNDLE/text_encoder.pt (the tokenizer is shared: a session keeps it when it frees
   // the encoder) and probes the encoder's output shape.
@@ -38,7 +46,7 @@ class TextEncoder {
   // Each prompt is preprocessed like IFPipeline._text_preprocessing (lower-case, strip),
   // tokenised (eos, padding to 77, truncation with a warning) and encoded with its attention
   // mask. Returns (P, 77, D) float32 on the encoder's device. "" is the negative prompt.
-  torch::Tensor encode(const std::vector<std::string>& prompts) const;
+  torch::Tensor encode(const std::vector<std::string>& prompts) const override;
 
   const T5Tokenizer& tokenizer() const { return *tokenizer_; }
 

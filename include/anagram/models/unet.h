@@ -5,6 +5,7 @@
 //   torch::Tensor out = unet(x, /*t=*/957, text_states);  // (B, 6, S, S) float32
 //   // stage II: x has 6 channels ([x, upscaled]) and the noise level is the class label
 //   torch::Tensor out2 = stage2(x6, t, text_states, noise_levels);
+//   // stage III: x has 7 channels ([4 latent channels, the noised 256 picture]), out is v
 //
 // Where tensors live: on the UNet's device. Inputs from another device are refused with one
 // line, not copied: a copy here would hide a device mistake as a per-step host round trip.
@@ -28,8 +29,9 @@ class UNet {
                    c10::ScalarType dtype);
 
   // x: (B, in_channels, S, S) any float dtype on the UNet's device; timestep: DDPM timestep;
-  // text_states: (B, 77, D); class_labels: (B) int64 for a UNet that takes them (stage II's
-  // noise level), else undefined. Returns (B, out_channels, S, S) float32: [epsilon, variance].
+  // text_states: (B, 77, D); class_labels: (B) int64 for a UNet that takes them (stage II's and
+  // III's noise level), else undefined. Returns (B, out_channels, S, S) float32: IF's
+  // [epsilon, variance], or stage III's v.
   torch::Tensor operator()(const torch::Tensor& x, int64_t timestep,
                            const torch::Tensor& text_states,
                            const torch::Tensor& class_labels = {}) const;

@@ -6,8 +6,8 @@
 //   // ... only now load models (Session::open) and create the output folder
 //
 // Everything that can be wrong with a request on this bundle fails here: views that do not fit
-// the picture sizes, more steps than the schedule has, a stage the bundle lacks, concept words
-// not in their prompts. A plan is plain data, the same for every device: the session builds
+// the picture sizes (or, in stage III, do not move whole 4x4 blocks), more steps than the
+// schedule has, a stage the bundle lacks, concept words not in their prompts. A plan is plain data, the same for every device: the session builds
 // the device-bound helpers (view index tensors on its device) when it runs the plan.
 //
 // The cascade is a list of stages; what makes one stage differ from another is a field here,
@@ -21,6 +21,7 @@
 
 #include "anagram/diffusion/combiner.h"
 #include "anagram/models/bundle.h"
+#include "anagram/models/vae_decoder.h"
 #include "anagram/models/scheduler_config.h"
 #include "anagram/pipeline/request.h"
 #include "anagram/text/t5_tokenizer.h"
@@ -28,24 +29,38 @@
 
 namespace anagram {
 
-// A stage that upsamples the previous stage's picture (IF's stage II): the picture, upscaled
-// to this stage's size and noised to `noise_level` with `noising_scheduler`, is extra input
-// for every view, and the noise level is the UNet's class label.
+// A stage that upsamples the previous stage's picture (IF's stage II, the x4 upscaler): the
+// picture, upscaled to this stage's grid and noised to `noise_level` with `noising_scheduler`,
+// is extra input for every view, and the noise level is the UNet's class label.
 struct SuperResolution {
   DDPMSchedulerConfig noising_scheduler;
   int noise_level = 0;
+  bool augmentation_noise_first = false;  // the draw order of the stage's published pipeline
+};
+
+// A latent stage (stage III): its x is latents, decoded into pictures `upscale` times larger.
+struct LatentDecoding {
+  int64_t upscale = 4;
+  VaeTiling tiling = VaeTiling::kAuto;
 };
 
 struct StagePlan {
   int stage = 1;      // 1-based position in the cascade: which of the bundle's UNets runs it
-  int64_t size = 64;  // x is (1, channels, size, size)
+  int64_t size = 64;  // x is (1, channels, size, size): pixels, or latents
   int64_t channels = 3;
-  DDPMSchedulerConfig scheduler;
+  SchedulerConfig scheduler;  // DDPM (IF) or DDIM (stage III)
   int steps = 30;
   double guidance = 10.0;
   std::optional<SuperResolution> super_resolution;  // unset: the stage starts from pure noise
+  std::optional<LatentDecoding> latent;             // unset: x is the picture
+  // Whose text states condition the stage: 0 the bundle's T5 encoder, else the number of the
+  // stage whose own encoder it is (StageEntry::text).
+  int text_model = 0;
+  bool scored = true;           // balancing can score its view inputs (not latents)
   bool antiseg = false;         // the method's anti-segregation after its first K steps
   bool save_attention = false;  // record the concept attention maps of every step
+
+  int64_t picture_size() const { return latent ? size * latent->upscale : size; }
 };
 
 struct GenerationPlan {

@@ -60,11 +60,16 @@ struct GenerateRequest {
   bool exact_concept_tokens = false;
   bool save_attention = false;  // write each task's concept map per step (PNG)
 
-  // The cascade. stages 0: every stage the bundle has.
+  // The cascade. stages 0: every stage the bundle has (stopping before stage III, with a note,
+  // when a view cannot run there).
   int stages = 0;
   std::optional<int> stage2_steps;        // default: steps
   std::optional<double> stage2_guidance;  // default: guidance
   std::optional<int> noise_level;         // stage II augmentation; default: the bundle's (50)
+  std::optional<int> stage3_steps;        // default: the bundle's (75)
+  std::optional<double> stage3_guidance;  // default: the bundle's (9)
+  std::optional<int> stage3_noise_level;  // stage III augmentation; default: the bundle's (20)
+  std::string vae_tiling = "auto";        // stage III's decoding: auto | on | off (vae_decoder.h)
 
   // Checks everything that needs no model; throws anagram::Error(kInvalidArgument) naming the
   // field.

@@ -178,4 +178,12 @@ ViewPtr make_view_from_spec(const std::string& spec);
 // Every registered view, in registry order.
 std::vector<ViewInfo> list_views();
 
+// Whether the view on a (size * factor)^2 grid moves whole factor x factor blocks exactly as the
+// view on a size^2 grid moves cells (a block may be turned or flipped as a whole), with no sign:
+// then viewing the picture is the same view of a latent grid whose cells cover those blocks
+// (stage III: 4x4 pixel blocks per latent cell). Decided from the two index maps, so every
+// view, present or future, is checked the same way. False for factorized views and for sizes
+// the view does not support.
+bool moves_whole_blocks(const View& view, int64_t size, int64_t factor);
+
 }  // namespace anagram

@@ -9,6 +9,7 @@ temporary name, reload and check the files, rename into place; then add the "sta
 the files' hashes to BUNDLE/manifest.json (every other entry kept).
 """
 import argparse
+import filecmp
 import json
 import os
 import shutil
@@ -33,6 +34,7 @@ TEXT_FILE = f"{FOLDER}/text_encoder.pt"
 VAE_FILE = f"{FOLDER}/vae_decoder.pt"
 BPE_FILE = f"{FOLDER}/bpe_simple_vocab_16e6.txt.gz"
 BPE_SOURCE = os.path.join(TINY_BUNDLE, "bpe_simple_vocab_16e6.txt.gz")
+SHARED_BPE_FILE = os.path.basename(BPE_FILE)  # the CLIP guidance's copy at the bundle's top
 TEXT_TOKENS = bm.TEXT_TOKENS
 SEEDS = {"unet": 30, "vae": 31, "text": 32}
 DDIM_KEYS = ["num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "clip_sample",
@@ -77,15 +79,18 @@ class Stage3TextEncoder(torch.nn.Module):
 
 class Stage3VaeDecoder(torch.nn.Module):
     """forward(latents (B,4,h,w)) -> picture (B,3,4h,4w) in about [-1, 1]: the pipeline's
-    vae.decode(latents / scaling_factor) (the division is inside)."""
+    vae.decode(latents / scaling_factor) (the division is inside). Holds only the decoder half
+    (post_quant_conv and decoder, what AutoencoderKL._decode runs without tiling or slicing), so
+    the saved file carries no encoder weights; the exporter checks it against vae.decode."""
 
     def __init__(self, vae):
         super().__init__()
-        self.vae = vae
+        self.post_quant_conv = vae.post_quant_conv
+        self.decoder = vae.decoder
         self.scale = float(vae.config.scaling_factor)
 
     def forward(self, latents):
-        return self.vae.decode(latents / self.scale, return_dict=False)[0]
+        return self.decoder(self.post_quant_conv(latents / self.scale))
 
 
 # ----------------------------------------------------------------------------- sources
@@ -308,7 +313,17 @@ def _config(model):
     return jsonable(c)
 
 
-def stage3_entry(parts, args, dtype_name, vae_dtype_name):
+def bpe_vocab_name(bundle):
+    """The bundle-relative name stage III's tokenizer reads: the top-level
+    bpe_simple_vocab_16e6.txt.gz when the bundle already has a byte-identical copy (the CLIP
+    guidance's, e.g. models/tiny-if: no second 1.3 MB copy), else stage3/'s own copy."""
+    shared = os.path.join(bundle, SHARED_BPE_FILE)
+    if os.path.isfile(shared) and filecmp.cmp(shared, BPE_SOURCE, shallow=False):
+        return SHARED_BPE_FILE
+    return BPE_FILE
+
+
+def stage3_entry(parts, args, dtype_name, vae_dtype_name, bpe_vocab=BPE_FILE):
     unet, vae, text = parts["unet"], parts["vae"], parts["text"]
     latent = args.image_size // cfg.UPSCALE
     missing = [k for k in DDIM_KEYS if k not in parts["scheduler"]]
@@ -332,7 +347,7 @@ def stage3_entry(parts, args, dtype_name, vae_dtype_name):
                         "divides_by_scaling_factor": True, "config": _config(vae)},
         "text_encoder": {"file": TEXT_FILE, "hidden_size": int(text.config.hidden_size),
                          "output": "last_hidden_state", "config": _config(text)},
-        "tokenizer": {"bpe_vocab": BPE_FILE, "max_length": TEXT_TOKENS, "start_token": 49406,
+        "tokenizer": {"bpe_vocab": bpe_vocab, "max_length": TEXT_TOKENS, "start_token": 49406,
                       "end_token": 49407, "pad_id": 0, "vocab_size": 49408},
         "scheduler": {k: jsonable(parts["scheduler"][k]) for k in DDIM_KEYS},
         "low_res_scheduler": {k: jsonable(parts["low_res"][k]) for k in LOW_RES_KEYS},
@@ -382,17 +397,19 @@ def update_manifest(bundle, entry, name):
     return m
 
 
-def write_folder(bundle, traced, verify):
-    """BUNDLE/stage3/ written beside a temporary name, checked, then renamed into place."""
+def write_folder(bundle, traced, verify, copy_bpe=True):
+    """BUNDLE/stage3/ written beside a temporary name, checked, then renamed into place;
+    copy_bpe False: no BPE vocabulary (and licence) in it (bpe_vocab_name names the shared one)."""
     os.makedirs(bundle, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".stage3-", dir=bundle)
     try:
         for module, name in zip(traced, (UNET_FILE, TEXT_FILE, VAE_FILE)):
             module.save(os.path.join(tmp, os.path.basename(name)))
-        shutil.copyfile(BPE_SOURCE, os.path.join(tmp, os.path.basename(BPE_FILE)))
         licence = BPE_SOURCE.replace(".txt.gz", ".LICENSE")
-        if os.path.isfile(licence):
-            shutil.copyfile(licence, os.path.join(tmp, os.path.basename(licence)))
+        if copy_bpe:
+            shutil.copyfile(BPE_SOURCE, os.path.join(tmp, os.path.basename(BPE_FILE)))
+            if os.path.isfile(licence):
+                shutil.copyfile(licence, os.path.join(tmp, os.path.basename(licence)))
         verify(tmp)
         umask = os.umask(0)
         os.umask(umask)
@@ -482,11 +499,16 @@ def main(argv=None, doc=None):
             worst = verify_traces(traced, parts, bpe, sizes)
             log(f"verified in {time.time() - phase:.1f} s; max |traced - eager|: " +
                 ", ".join(f"{k} {v:.2e}" for k, v in worst.items()))
+            bpe_vocab = bpe_vocab_name(args.bundle)
+            if bpe_vocab != BPE_FILE:
+                log(f"  {bpe_vocab} of the bundle is byte-identical to the BPE vocabulary: "
+                    "stage III names it (no copy in stage3/)")
             write_folder(args.bundle, traced,
-                         lambda folder: verify_saved(folder, traced, parts, bpe, sizes))
+                         lambda folder: verify_saved(folder, traced, parts, bpe, sizes),
+                         copy_bpe=bpe_vocab == BPE_FILE)
         except ToleranceError as e:
             raise SystemExit(f"error: {e}")
-    entry = stage3_entry(parts, args, args.dtype, "float32")
+    entry = stage3_entry(parts, args, args.dtype, "float32", bpe_vocab)
     m = update_manifest(args.bundle, entry, args.name)
     for f in stage3_files(entry):
         log(f"  {f}: {m['files'][f]['bytes']} bytes")
