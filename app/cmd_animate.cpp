@@ -125,7 +125,8 @@ Runner add_animate_command(CLI::App& app, const GlobalOptions& global) {
                   "The file to write: F.webp (animated WebP) or F.mp4 (H.264 video)");
   cmd->add_option("--png-frames", o->png_frames,
                   "Write the frames as frame_NNNN.png into this new folder instead");
-  cmd->add_option("--size", o->size, "Which stage's picture: its side (64, 256); 0 = the last")
+  cmd->add_option("--size", o->size,
+                  "Which stage's picture: its side (64, 256, 1024); 0 = the last")
       ->capture_default_str();
   cmd->add_option("--display", o->display,
                   "Side of the picture in the frames, a multiple of its side (default: 256, or "

@@ -112,7 +112,8 @@ Runner add_score_command(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--scorer", o->scorer,
                   "Scorer folder (default $ANAGRAM_SCORER); models/tiny-clip-scorer has random "
                   "weights, for tests only");
-  cmd->add_option("--size", o->size, "Which stage's picture: its side (64, 256); 0 = the last")
+  cmd->add_option("--size", o->size,
+                  "Which stage's picture: its side (64, 256, 1024); 0 = the last")
       ->capture_default_str();
   cmd->add_option("--csv", o->csv, "Write one row per sample here");
   cmd->add_option("--summary-csv", o->summary_csv, "Write one row per method here");

@@ -4,7 +4,7 @@
 // Prints figures; asserts nothing.
 //
 // Usage: anagram_bench [--bundle DIR] [--device cpu|cuda] [--steps N] [--views N] [--repeat R]
-//                      [--stages 1|2] [--threads T]
+//                      [--stages 1|2|3] [--threads T]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
       request.prompts.push_back("a photo of a thing number " + std::to_string(k));
     }
     request.steps = o.steps;
+    request.stage3_steps = o.steps;  // stage II already defaults to --steps; III to the bundle's
     request.stages = o.stages;
     anagram::GenerateRequest baseline = request;
     baseline.method = anagram::Method::kBaseline;

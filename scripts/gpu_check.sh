@@ -49,6 +49,15 @@ if [ "$mode" = prepare ]; then
     --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d "$wheels/whl" "${pinned[@]}"
   mkdir -p "$wheels/site"
   for w in "$wheels"/whl/*.whl; do python3 -m zipfile -e "$w" "$wheels/site"; done
+  # transformers' 200-odd model folders are 30 of its 35 MB; the exporters and diffusers' IF and
+  # x4 upscaler pipelines use CLIP, T5 and the auto classes. The others keep their lazy
+  # __init__.py only (transformers imports every folder's __init__, nothing else until used).
+  # Checked by running make_tiny_model, export_if, export_sd_upscaler --tiny and
+  # time_diffusers_if.py with a copy pruned this way.
+  for model in "$wheels"/site/transformers/models/*/; do
+    case "$(basename "$model")" in clip | t5 | auto) continue ;; esac
+    find "$model" -type f ! -name __init__.py -delete
+  done
   tar -C "$wheels" -cf - site | xz -9 -T0 >.gpu-check/python-site.tar.xz
   tracked=$(git ls-files -z | xargs -0 cat | wc -c)
   untracked=$(git ls-files -z --others --exclude-standard | xargs -0 -r cat | wc -c)
@@ -138,14 +147,27 @@ if [ "$mode" = device ]; then
     "$root/models/tiny-clip-scorer"
 fi
 phase tiny_cpu 180 "$bin" --quiet gen --bundle "$tiny" --device cpu -p dog -p cat --view rot180 \
-  --steps 10 --out "$out/tiny_cpu"
+  --steps 10 --stages 2 --out "$out/tiny_cpu"
 phase tiny_device 120 "$bin" --quiet gen --bundle "$tiny" --device "$device" -p dog -p cat \
-  --view rot180 --steps 10 --out "$out/tiny_device"
+  --view rot180 --steps 10 --stages 2 --out "$out/tiny_device"
 for optimize in 0 1; do
   phase "latency_jit$optimize" 180 env ANAGRAM_JIT_OPTIMIZE=$optimize "$bin" --quiet gen \
     --bundle "$tiny" --device "$device" -p dog -p cat --view rot180 --steps "$steps" \
-    --num-samples 2 --out "$out/latency_jit$optimize"
+    --stages 2 --num-samples 2 --out "$out/latency_jit$optimize"
 done
+# Stage III (the x4 upscaler on 256x256 latents, decoded to 1024) on the tiny bundle.
+phase stage3_tiny 180 "$bin" --quiet gen --bundle "$tiny" --device "$device" -p dog -p cat \
+  --view rot180 --steps "$steps" --stages 3 --stage2-steps "$steps" --stage3-steps "$steps" \
+  --out "$out/stage3_tiny"
+if [ "$mode" = device ]; then
+  # The real-size x4 upscaler (random weights) after the tiny stages I and II, float32 as the
+  # tiny bundle (a bundle runs in one dtype): seconds per stage III step and peak memory are in
+  # its metadata.json. Not in the dry run: one step takes minutes on a CPU (docs/benchmarks.md).
+  phase stage3_x4 300 bash -c "cp -r '$tiny' '$work/x4' && rm -rf '$work/x4/stage3' && \
+    $py scripts/export/export_sd_upscaler.py --random-init x4 '$work/x4' --device cuda && \
+    $bin --quiet gen --bundle '$work/x4' --device cuda -p dog -p cat --view rot180 \
+      --steps 10 --stages 3 --stage3-steps 10 --out '$out/stage3_x4'"
+fi
 if [ "$mode" = device ]; then
   phase diffusers 240 $py scripts/tools/time_diffusers_if.py --random-init IF-I-M \
     --random-init-stage2 IF-II-M --device cuda --dtype float16 --steps "$steps" \

@@ -39,6 +39,8 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
   --description "Tiny DeepFloyd-IF-architecture model with random weights, for tests and demos: stage I (64x64) and stage II (64 -> 256 super-resolution) run the whole pipeline quickly but draw noise-like pictures." \
   --dtype float32 --device cpu --threads "$OMP_NUM_THREADS"
 "$py" scripts/tiny/make_tiny_clip.py --bundle models/tiny-if > /dev/null
+# Stage III: the tiny x4 upscaler (docs/stage3.md); it reuses the CLIP's BPE file.
+"$py" scripts/export/export_sd_upscaler.py --tiny models/tiny-if
 if git -C "$root" rev-parse --git-dir > /dev/null 2>&1; then
   "$py" scripts/tools/keep_committed_modules.py models/tiny-if
 fi

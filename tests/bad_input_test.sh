@@ -89,7 +89,11 @@ check "unknown text device" "--text-device" 0 "${g[@]}" "${ab[@]}" --text-device
 check "unknown dtype" "--dtype" 0 "${g[@]}" "${ab[@]}" --dtype float8
 check "dtype of another export" "exported in float32" 0 "${g[@]}" "${ab[@]}" --dtype bfloat16
 check "unknown method" "--method" 0 "${g[@]}" "${ab[@]}" --method magic
-check "stages 3" "--stages" 0 "${g[@]}" "${ab[@]}" --stages 3
+check "stages 4" "--stages" 0 "${g2[@]}" "${ab[@]}" --stages 4
+check "stage III noise level above 350" "--stage3-noise-level" 0 "${g2[@]}" "${ab[@]}" --stage3-noise-level 351
+check "stage III steps 0" "--stage3-steps" 0 "${g2[@]}" "${ab[@]}" --stage3-steps 0
+check "a view that cannot run in stage III" "cannot run in stage 3" 0 "${g2[@]}" -p a -p b --view skew --stages 3
+check "vae tiling" "--vae-tiling" 0 "${g2[@]}" "${ab[@]}" --vae-tiling sometimes
 check "noise level too high" "--noise-level" 0 "${g2[@]}" "${ab[@]}" --noise-level 5000
 check "stage II steps 0" "--stage2-steps" 0 "${g2[@]}" "${ab[@]}" --stage2-steps 0
 check "stage II guidance nan" "--stage2-guidance" 0 "${g2[@]}" "${ab[@]}" --stage2-guidance nan
@@ -98,7 +102,7 @@ check "concept count" "--concept" 0 "${g[@]}" "${ab[@]}" --concept dog
 check "concept not in prompt" "concept 'giraffe'" 0 "${g[@]}" "${ab[@]}" --concept "" --concept giraffe
 check "view without 32x32 maps" "anti-segregation" 0 "${g[@]}" -p a -p b --view pixel_permute
 touch "$work/afile"
-check "output under a file" "is not a folder" 0 gen --bundle "$bundle" "${ab[@]}" --out "$work/afile/x"
+check "output under a file" "is not a folder" 0 gen --bundle "$bundle" --stages 2 "${ab[@]}" --out "$work/afile/x"
 check "missing bundle" "not a folder" 0 gen --bundle "$work/nope" "${ab[@]}" --out "$work/out"
 mkdir -p "$work/empty"
 check "bundle without manifest" "has no manifest.json" 0 gen --bundle "$work/empty" "${ab[@]}" --out "$work/out"

@@ -36,7 +36,7 @@ expect_usage_error() {
 
 # 1. The README's main job writes every file.
 out="$work/out"
-run gen --bundle "$bundle" --prompt "dog" --prompt "cat" --view rot180 --out "$out" --quiet
+run gen --bundle "$bundle" --stages 2 --prompt "dog" --prompt "cat" --view rot180 --out "$out" --quiet
 check "gen exits 0" '[ "$rc" -eq 0 ]'
 s="$out/sample_000"
 for f in anagram.png view_0_identity_dog.png view_1_rotate_180_cat.png sheet.png metadata.json; do
@@ -52,7 +52,7 @@ check "no temporary files left" '[ -z "$(find "$out" -name ".*")" ]'
 check "metadata records the method" 'grep -q "\"antiseg_losses\"" "$s/metadata.json" && grep -q "\"clip_scores\"" "$s/metadata.json"'
 
 # 2. Same seed -> same bytes; another seed -> another picture (short runs, method on).
-short=(gen --bundle "$bundle" --prompt "dog" --prompt "cat" --view rot180 --steps 4 -q)
+short=(gen --bundle "$bundle" --stages 2 --prompt "dog" --prompt "cat" --view rot180 --steps 4 -q)
 run "${short[@]}" --out "$work/once"
 run "${short[@]}" --out "$work/again"
 for f in anagram.png view_0_identity_dog.png view_1_rotate_180_cat.png sheet.png; do
@@ -72,34 +72,34 @@ run "${short[@]}" --save-attention --concept "" --concept cat --out "$work/atten
 check "--save-attention writes heat maps" '[ "$rc" -eq 0 ] && [ -s "$work/attention/sample_000/attention_step03_1_rotate_180_cat.png" ]'
 
 # 3. Several samples, explicit views for every prompt, a view argument.
-run gen --bundle "$bundle" -p "a dog" -p "a cat" --view identity --view patch_permute --view-arg "" \
+run gen --bundle "$bundle" --stages 2 -p "a dog" -p "a cat" --view identity --view patch_permute --view-arg "" \
   --view-arg 4 --steps 3 --num-samples 2 --method baseline --out "$work/multi" -q
 check "two samples" '[ "$rc" -eq 0 ] && [ -s "$work/multi/sample_000/anagram.png" ] && [ -s "$work/multi/sample_001/anagram.png" ]'
 check "sample 1 uses seed + 1" 'grep -q "\"seed\": 1" "$work/multi/sample_001/metadata.json"'
 check "two samples differ" '! cmp -s "$work/multi/sample_000/anagram.png" "$work/multi/sample_001/anagram.png"'
 
 # 4. Bad input: one clear line, exit code 2, before any work.
-expect_usage_error "prompt" "prompt/view count mismatch" gen --bundle "$bundle" -p a -p b -p c --view rot180 --out "$work/bad"
-expect_usage_error "did you mean 'rotate_180'" "unknown view suggests the nearest" gen --bundle "$bundle" -p a -p b --view rotate_18 --out "$work/bad"
-expect_usage_error "steps" "steps <= 0" gen --bundle "$bundle" -p a -p b --view rot180 --steps 0 --out "$work/bad"
-expect_usage_error "num-samples" "num-samples <= 0" gen --bundle "$bundle" -p a -p b --view rot180 --num-samples 0 --out "$work/bad"
+expect_usage_error "prompt" "prompt/view count mismatch" gen --bundle "$bundle" --stages 2 -p a -p b -p c --view rot180 --out "$work/bad"
+expect_usage_error "did you mean 'rotate_180'" "unknown view suggests the nearest" gen --bundle "$bundle" --stages 2 -p a -p b --view rotate_18 --out "$work/bad"
+expect_usage_error "steps" "steps <= 0" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --steps 0 --out "$work/bad"
+expect_usage_error "num-samples" "num-samples <= 0" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --num-samples 0 --out "$work/bad"
 touch "$work/afile"
-expect_usage_error "output folder" "output folder is a file" gen --bundle "$bundle" -p a -p b --view rot180 --out "$work/afile/x"
+expect_usage_error "output folder" "output folder is a file" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --out "$work/afile/x"
 expect_usage_error "manifest.json" "bundle without manifest" gen --bundle "$work" -p a -p b --view rot180 --out "$work/bad"
 expect_usage_error "not a folder" "missing bundle" gen --bundle "$work/nope" -p a -p b --view rot180 --out "$work/bad"
-expect_usage_error "dtype" "unknown dtype" gen --bundle "$bundle" -p a -p b --view rot180 --dtype float8 --out "$work/bad"
-expect_usage_error "exported in float32" "dtype other than the bundle's" gen --bundle "$bundle" -p a -p b --view rot180 --dtype bfloat16 --out "$work/bad"
-expect_usage_error "device" "unknown device" gen --bundle "$bundle" -p a -p b --view rot180 --device tpu --out "$work/bad"
-expect_usage_error "concept 'giraffe'" "concept not in the prompt" gen --bundle "$bundle" -p dog -p cat --view rot180 --concept "" --concept giraffe --out "$work/bad"
-expect_usage_error "anti-segregation" "view without a 32x32 map" gen --bundle "$bundle" -p dog -p cat --view pixel_permute --out "$work/bad"
-expect_usage_error "method" "unknown method" gen --bundle "$bundle" -p dog -p cat --view rot180 --method magic --out "$work/bad"
-expect_usage_error "--view-arg" "view-arg count" gen --bundle "$bundle" -p a -p b --view rot180 --view-arg 1 --view-arg 2 --out "$work/bad"
-expect_usage_error "error" "unknown option" gen --bundle "$bundle" -p a --frobnicate
+expect_usage_error "dtype" "unknown dtype" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --dtype float8 --out "$work/bad"
+expect_usage_error "exported in float32" "dtype other than the bundle's" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --dtype bfloat16 --out "$work/bad"
+expect_usage_error "device" "unknown device" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --device tpu --out "$work/bad"
+expect_usage_error "concept 'giraffe'" "concept not in the prompt" gen --bundle "$bundle" --stages 2 -p dog -p cat --view rot180 --concept "" --concept giraffe --out "$work/bad"
+expect_usage_error "anti-segregation" "view without a 32x32 map" gen --bundle "$bundle" --stages 2 -p dog -p cat --view pixel_permute --out "$work/bad"
+expect_usage_error "method" "unknown method" gen --bundle "$bundle" --stages 2 -p dog -p cat --view rot180 --method magic --out "$work/bad"
+expect_usage_error "--view-arg" "view-arg count" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --view-arg 1 --view-arg 2 --out "$work/bad"
+expect_usage_error "error" "unknown option" gen --bundle "$bundle" --stages 2 -p a --frobnicate
 if [ "${ANAGRAM_TEST_HAS_CUDA:-0}" = 1 ]; then
-  run gen --bundle "$bundle" -p a -p b --view rot180 --device cuda --steps 2 --out "$work/cuda" -q
+  run gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --device cuda --steps 2 --out "$work/cuda" -q
   check "cuda run works" '[ "$rc" -eq 0 ]'
 else
-  expect_usage_error "CUDA" "cuda without a GPU" gen --bundle "$bundle" -p a -p b --view rot180 --device cuda --out "$work/bad"
+  expect_usage_error "CUDA" "cuda without a GPU" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --device cuda --out "$work/bad"
 fi
 check "failed runs wrote nothing" '[ ! -e "$work/bad" ] || [ -z "$(ls -A "$work/bad")" ]'
 
@@ -109,7 +109,7 @@ echo "not a model" >"$work/corrupt/unet.pt"
 expect_usage_error "unet.pt" "corrupt UNet file" gen --bundle "$work/corrupt" -p a -p b --view rot180 --steps 1 --out "$work/bad2"
 
 # 5. An interrupted run exits 130 and leaves no partial sample.
-"$bin" gen --bundle "$bundle" -p a -p b --view rot180 --steps 1000 --out "$work/int" -q >/dev/null 2>"$work/stderr" &
+"$bin" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --steps 1000 --out "$work/int" -q >/dev/null 2>"$work/stderr" &
 pid=$!
 for _ in $(seq 50); do [ -d "$work/int" ] && break; sleep 0.1; done
 sleep 1
@@ -129,7 +129,7 @@ check "new sample is sample_002" '[ -s "$keep/sample_002/anagram.png" ] && grep 
 # 5c. A killed run leaves only a hidden temporary folder, which the next run removes; the
 # user's files there survive both.
 mkdir -p "$work/killed/sample_000" && echo mine >"$work/killed/sample_000/notes.txt"
-"$bin" gen --bundle "$bundle" -p a -p b --view rot180 --steps 1000 --out "$work/killed" -q >/dev/null 2>&1 &
+"$bin" gen --bundle "$bundle" --stages 2 -p a -p b --view rot180 --steps 1000 --out "$work/killed" -q >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -n "$(find "$work/killed" -maxdepth 1 -name '.sample_*' 2>/dev/null)" ] && break; sleep 0.1; done
 sleep 0.5
@@ -153,12 +153,38 @@ check "the user's file survives an interrupted run" '[ "$(cat "$work/int2/notes.
 check "it printed every finished sample" '[ "$(grep -c sample_ "$work/int2.out")" -eq "$(find "$work/int2" -maxdepth 1 -name "sample_*" | wc -l)" ] && [ "$(grep -c sample_ "$work/int2.out")" -ge 2 ]'
 
 # 5e. One prompt works (anti-segregation has no pair: skipped, and the log says so).
-run gen --bundle "$bundle" -p "a dog" --steps 2 --out "$work/one"
+run gen --bundle "$bundle" --stages 2 -p "a dog" --steps 2 --out "$work/one"
 check "one prompt works" '[ "$rc" -eq 0 ] && [ -s "$work/one/sample_000/anagram.png" ] && grep -q "anti-segregation" "$work/stderr"'
 
 # 5f. metadata.json reruns the sample byte for byte.
 run gen --from-metadata "$work/multi/sample_001/metadata.json" --out "$work/rerun" -q
 check "--from-metadata reproduces the picture" '[ "$rc" -eq 0 ] && cmp -s "$work/rerun/sample_000/anagram.png" "$work/multi/sample_001/anagram.png" && cmp -s "$work/rerun/sample_000/sheet.png" "$work/multi/sample_001/sheet.png"'
+
+# 5g. Stage III: the x4 upscaler keeps both views at 1024; every size's files are written and
+# the metadata reruns them byte for byte.
+run gen --bundle "$bundle" --stages 3 -p dog -p cat --view rot180 --steps 2 --stage2-steps 2 \
+  --stage3-steps 2 --out "$work/three" -q
+s3="$work/three/sample_000"
+# The side of a PNG, from its IHDR chunk (bytes 17-20: width, big-endian).
+png_width() { od -An -tu1 -j16 -N4 "$1" | awk '{print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4}'; }
+for f in anagram_64.png anagram_256.png anagram.png view_0_identity_dog.png \
+  view_1_rotate_180_cat.png view_1_rotate_180_cat_256.png sheet.png sheet_256.png sheet_64.png; do
+  check "stage III writes $f" '[ "$rc" -eq 0 ] && [ -s "$s3/$f" ]'
+done
+check "stage III pictures are 1024 wide" '[ "$(png_width "$s3/anagram.png")" -eq 1024 ] && [ "$(png_width "$s3/view_1_rotate_180_cat.png")" -eq 1024 ] && [ "$(png_width "$s3/anagram_256.png")" -eq 256 ]'
+check "stage III metadata" 'grep -q "\"stage3_steps\": 2" "$s3/metadata.json" && grep -q "\"vae_tiling\": \"auto\"" "$s3/metadata.json"'
+run gen --from-metadata "$s3/metadata.json" --out "$work/three_again" -q
+same=1
+for f in "$s3"/*.png; do cmp -s "$f" "$work/three_again/sample_000/$(basename "$f")" || same=0; done
+check "stage III reruns byte for byte" '[ "$rc" -eq 0 ] && [ "$same" -eq 1 ]'
+run animate "$s3" --frames 2 --hold 1 --out "$work/three.webp" -q
+check "animate a 1024 sample" '[ "$rc" -eq 0 ] && [ "$(head -c 4 "$work/three.webp")" = "RIFF" ]'
+printf '%s\n' '{"prompts": ["dog", "cat"], "views": ["rot180"], "steps": 1, "stage2_steps": 1, "stage3_steps": 1, "stages": 3, "vae_tiling": "on", "out": "x4"}' >"$work/three.jsonl"
+run batch "$work/three.jsonl" --bundle "$bundle" --out "$work/three_batch" -q
+check "batch takes stage III fields" '[ "$rc" -eq 0 ] && [ "$(png_width "$work/three_batch/x4/seed_000000/anagram.png")" -eq 1024 ] && grep -q "\"vae_tiling\": \"on\"" "$work/three_batch/x4/seed_000000/metadata.json"'
+# A view that moves pixels within latent cells: refused for stage III, the default stops at II.
+run gen --bundle "$bundle" -p dog -p cat --view skew --steps 1 --stage2-steps 1 --out "$work/skew"
+check "default stages stop before stage III for skew, with a note" '[ "$rc" -eq 0 ] && [ ! -e "$work/skew/sample_000/anagram_256.png" ] && [ "$(png_width "$work/skew/sample_000/anagram.png")" -eq 256 ] && grep -q "stopping after stage 2" "$work/stderr"'
 
 # 5f'. A bundle changed at the same path since: refused naming both manifests (the rerun would
 # silently differ), unless --allow-other-bundle, which the new metadata records.

@@ -28,11 +28,12 @@ gen_ok() {
      grep -q '\"device\": \"cuda' '$work/$name/sample_000/metadata.json'"
 }
 
-gen_ok method -p dog -p cat --view rot180 --save-attention
-gen_ok baseline -p dog -p cat -p horse --view rot180 --view flip --method baseline
+gen_ok method -p dog -p cat --view rot180 --save-attention --stages 3 --stage3-steps 2
+gen_ok baseline -p dog -p cat -p horse --view rot180 --view flip --method baseline --stages 2
 gen_ok stage1 -p dog -p cat --view rot90 --stages 1 --no-balance --no-antiseg
-gen_ok text_cpu -p dog -p cat --view rot180 --text-device cpu
-check "two stages' files" "[ -f '$work/method/sample_000/anagram_64.png' ] && \
+gen_ok text_cpu -p dog -p cat --view rot180 --text-device cpu --stages 2
+check "three stages' files" "[ -f '$work/method/sample_000/anagram_64.png' ] && \
+  [ -f '$work/method/sample_000/anagram_256.png' ] && \
   [ -f '$work/method/sample_000/view_1_rotate_180_cat.png' ]"
 check "attention maps" "ls '$work/method/sample_000' | grep -q '^attention_step00_'"
 
@@ -40,7 +41,7 @@ check "attention maps" "ls '$work/method/sample_000' | grep -q '^attention_step0
   >/dev/null 2>"$work/rerun.stderr"
 check "rerun from metadata on cuda" "[ -f '$work/rerun/sample_000/anagram.png' ]"
 
-printf '%s\n' '{"prompts": ["dog", "cat"], "views": ["rot180"], "seeds": [0, 1, 2, 3], "steps": 2}' \
+printf '%s\n' '{"prompts": ["dog", "cat"], "views": ["rot180"], "seeds": [0, 1, 2, 3], "steps": 2, "stages": 2}' \
   >"$work/jobs.jsonl"
 "$bin" --quiet batch "$work/jobs.jsonl" --bundle "$bundle" --device cuda -j 2 --out "$work/batch" \
   >/dev/null 2>"$work/batch.stderr"

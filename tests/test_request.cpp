@@ -77,7 +77,7 @@ TEST(Request, NumbersOutOfRangeAreRefused) {
   r.noise_level = 1000;
   expect_invalid(r, "noise_level");
   r = valid();
-  r.stages = 3;
+  r.stages = 4;
   expect_invalid(r, "stages");
 }
 

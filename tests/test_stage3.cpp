@@ -5,6 +5,9 @@
 // noise space), diffusers' tiled decoding; and the plan's rules for a latent stage.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <functional>
+
 #include "anagram/core/error.h"
 #include "anagram/diffusion/combiner.h"
 #include "anagram/diffusion/mtl_combiner.h"
@@ -188,8 +191,8 @@ TEST(StageScheduler, PredictionConversionsAreInverses) {
   const torch::Tensor xt = std::sqrt(abar) * x0 + std::sqrt(1 - abar) * eps[0];
   const torch::Tensor v = std::sqrt(abar) * eps[0] - std::sqrt(1 - abar) * x0;
   EXPECT_TRUE(torch::allclose(
-      anagram::epsilon_from_prediction(v, anagram::PredictionType::kVPrediction, abar, xt),
-      eps[0], 1e-4, 1e-5));
+      anagram::epsilon_from_prediction(v, anagram::PredictionType::kVPrediction, abar, xt), eps[0],
+      1e-4, 1e-5));
 }
 
 TEST(DDIMSchedulerConfig, ReadsTheUpscalersConfigAndRefusesWhatItCannotRun) {
@@ -212,8 +215,8 @@ TEST(MovesWholeBlocks, PermutationsOfBlocksYesPixelLevelAndSignedViewsNo) {
                            "patch_permute", "pixel_permute"}) {
     EXPECT_TRUE(anagram::moves_whole_blocks(*anagram::make_view(name), 64, 4)) << name;
   }
-  for (const char* name : {"negate", "skew", "square_hinge", "jigsaw", "inner_circle",
-                           "low_pass", "grayscale"}) {
+  for (const char* name :
+       {"negate", "skew", "square_hinge", "jigsaw", "inner_circle", "low_pass", "grayscale"}) {
     EXPECT_FALSE(anagram::moves_whole_blocks(*anagram::make_view(name), 64, 4)) << name;
   }
   // Not defined on the smaller grid: pixel_permute's 64x64 pieces need 64 cells.
@@ -233,8 +236,7 @@ struct Stage3Plan : ::testing::Test {
 };
 
 TEST_F(Stage3Plan, ALatentStageIsOneMorePlanEntry) {
-  const anagram::GenerationPlan plan =
-      anagram::plan_generation(request("rot180", 3), manifest);
+  const anagram::GenerationPlan plan = anagram::plan_generation(request("rot180", 3), manifest);
   ASSERT_EQ(plan.num_stages(), 3);
   const anagram::StagePlan& s = plan.stages[2];
   EXPECT_EQ(s.size, 256);
@@ -277,6 +279,53 @@ TEST_F(Stage3Plan, NoiseLevelAboveTheUpscalersMaximumIsRefused) {
   EXPECT_NO_THROW(anagram::plan_generation(r, manifest));
   r.vae_tiling = "sometimes";
   EXPECT_THROW(anagram::plan_generation(r, manifest), anagram::Error);
+}
+
+}  // namespace
+
+namespace {
+
+// The tiny bundle's manifest with one change to its "stage3" object, parsed against its folder.
+std::string stage3_error(const std::function<void(nlohmann::json&)>& change) {
+  std::ifstream in(std::string(ANAGRAM_DEFAULT_BUNDLE) + "/manifest.json");
+  nlohmann::json m = nlohmann::json::parse(in);
+  change(m);
+  try {
+    anagram::parse_manifest(m.dump(), ANAGRAM_DEFAULT_BUNDLE);
+  } catch (const anagram::Error& e) {
+    EXPECT_EQ(e.kind(), anagram::ErrorKind::kBundle);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Stage3Manifest, EveryKeyIsCheckedAndNamed) {
+  EXPECT_EQ(stage3_error([](nlohmann::json&) {}), "");
+  EXPECT_NE(
+      stage3_error([](nlohmann::json& m) { m["stage3"].erase("latent"); }).find("stage3.latent"),
+      std::string::npos);
+  EXPECT_NE(stage3_error([](nlohmann::json& m) {
+              m["stage3"]["unet"]["in_channels"] = 6;
+            }).find("stage3.unet.in_channels"),
+            std::string::npos);
+  EXPECT_NE(stage3_error([](nlohmann::json& m) {
+              m["stage3"]["vae_decoder"]["upscale"] = 2;
+            }).find("stage3.vae_decoder.upscale"),
+            std::string::npos);
+  EXPECT_NE(stage3_error([](nlohmann::json& m) {
+              m["stage3"]["scheduler"]["thresholding"] = true;
+            }).find("stage3.scheduler"),
+            std::string::npos);
+  EXPECT_NE(stage3_error([](nlohmann::json& m) {
+              m["stage3"]["vae_decoder"]["file"] = "../x.pt";
+            }).find("stage3.vae_decoder.file"),
+            std::string::npos);
+  EXPECT_NE(stage3_error([](nlohmann::json& m) { m["stages"].erase(1); }).find("stage3"),
+            std::string::npos);
+  EXPECT_NE(stage3_error([](nlohmann::json& m) {
+              m["files"].erase("stage3/unet.pt");
+            }).find("stage3/unet.pt"),
+            std::string::npos);
 }
 
 }  // namespace

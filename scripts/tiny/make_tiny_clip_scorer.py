@@ -5,7 +5,7 @@ Usage:
     OMP_NUM_THREADS=1 .venv/bin/python scripts/tiny/make_tiny_clip_scorer.py [--out DIR] [--force]
 
 A transformers CLIPModel with the real interface (49408-token OpenAI BPE vocabulary, 77
-positions, OpenAI normalisation) and tiny widths: text 2 layers x 2 heads, hidden 32;
+positions, OpenAI normalisation) and tiny widths: text 2 layers x 2 heads, hidden 8;
 vision 32x32 pixels in 8x8 patches, 2 layers x 2 heads, hidden 32; projections to 16.
 logit_scale is set to log(100) as in the released OpenAI checkpoints. Weights come from a
 fixed seed; besides transformers' own initialisation, every LayerNorm weight and bias and

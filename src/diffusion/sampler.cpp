@@ -117,8 +117,7 @@ torch::Tensor MultiViewSampler::step(const StageScheduler& scheduler, const torc
   TaskPredictions tasks;
   const auto uncond_prediction = uncond.narrow(1, 0, c);
   tasks.eps = scheduler.epsilon(
-      uncond_prediction + params.guidance_scale * (cond.narrow(1, 0, c) - uncond_prediction), t,
-      x);
+      uncond_prediction + params.guidance_scale * (cond.narrow(1, 0, c) - uncond_prediction), t, x);
   tasks.unfiltered_eps = tasks.eps;
   if (stage_.filters) tasks.eps = stage_.filters->apply_each(tasks.eps);
   if (cond.size(1) > c) tasks.variance = cond.narrow(1, c, c);

@@ -127,8 +127,8 @@ StageEntry read_stage3(const Manifest& m, const JsonFields& s, const StageEntry&
   latent.decoder_file = file_key(vae, m, "file");
   latent.upscale = vae.integer("upscale", 1, 64);
   if (latent.upscale * latent.size != e.image_size) {
-    vae.fail("upscale", "times latent.size must be image.size (" +
-                            std::to_string(e.image_size) + ")");
+    vae.fail("upscale",
+             "times latent.size must be image.size (" + std::to_string(e.image_size) + ")");
   }
   if (!vae.boolean("divides_by_scaling_factor")) {
     vae.fail("divides_by_scaling_factor", "must be true (the decoder takes the UNet's latents)");

@@ -7,13 +7,13 @@
 
 namespace anagram {
 
-OpenClipTextEncoder OpenClipTextEncoder::load(const Manifest& manifest,
-                                              const StageTextEntry& entry,
+OpenClipTextEncoder OpenClipTextEncoder::load(const Manifest& manifest, const StageTextEntry& entry,
                                               const c10::Device& device, c10::ScalarType dtype) {
   const detail::ModuleFile file{manifest.dir.string(), entry.encoder_file,
                                 "the stage III text encoder"};
-  OpenClipTextEncoder encoder(ClipTokenizer::load(manifest.path_of(entry.bpe_vocab), entry.max_length),
-                              detail::load_script_module(file, device, dtype), device);
+  OpenClipTextEncoder encoder(
+      ClipTokenizer::load(manifest.path_of(entry.bpe_vocab), entry.max_length),
+      detail::load_script_module(file, device, dtype), device);
   const torch::Tensor probe = detail::run_probe(file, [&] { return encoder.encode({""}); });
   detail::expect_shape(file, probe, {1, entry.max_length, entry.hidden_size});
   return encoder;

@@ -71,12 +71,12 @@ bool VaeDecoder::tiles(int64_t size, VaeTiling tiling) const {
 
 torch::Tensor VaeDecoder::decode(const torch::Tensor& latents, VaeTiling tiling) const {
   if (!same_device(latents.device(), device_)) {
-    throw Error(ErrorKind::kRuntime,
-                "the VAE decoder on " + device_.str() + " got latents on " + latents.device().str());
+    throw Error(ErrorKind::kRuntime, "the VAE decoder on " + device_.str() + " got latents on " +
+                                         latents.device().str());
   }
   if (latents.dim() != 4 || latents.size(1) != entry_.channels) {
-    throw Error(ErrorKind::kRuntime, "the VAE decoder takes (B, " +
-                                         std::to_string(entry_.channels) + ", s, s) latents");
+    throw Error(ErrorKind::kRuntime,
+                "the VAE decoder takes (B, " + std::to_string(entry_.channels) + ", s, s) latents");
   }
   torch::NoGradGuard no_grad;
   const torch::Tensor z = latents.to(torch::kFloat);

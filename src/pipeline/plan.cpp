@@ -82,8 +82,7 @@ int resolve_stage_count(GenerationPlan& plan, const Manifest& manifest) {
   GenerateRequest& r = plan.request;
   const int available = static_cast<int>(manifest.stages.size());
   if (r.stages > available) {
-    static const char* const kExporters[] = {"", "export_if.py --stage2",
-                                             "export_sd_upscaler.py"};
+    static const char* const kExporters[] = {"", "export_if.py --stage2", "export_sd_upscaler.py"};
     throw Error(ErrorKind::kInvalidArgument, "stages",
                 "bundle '" + printable(manifest.name) + "' has " + std::to_string(available) +
                     " stage" + (available == 1 ? "" : "s") + "; use stages " +

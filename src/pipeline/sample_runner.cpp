@@ -1,5 +1,6 @@
 #include "pipeline/sample_runner.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <torch/cuda.h>
 
@@ -111,8 +112,8 @@ SampleRunner::SampleRunner(const GenerationPlan& plan, std::vector<StageModels> 
   }
   for (const auto& task : plan_.tasks) views_.push_back(task.view);
   if (plan_.attention_resolution > 0) {
-    concept_mask_ =
-        concept_mask(plan_.concept_tokens, stages_.front().conditioning.prompts.size(1)).to(device_);
+    concept_mask_ = concept_mask(plan_.concept_tokens, stages_.front().conditioning.prompts.size(1))
+                        .to(device_);
   }
 }
 
@@ -202,8 +203,7 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
   std::optional<AntiSegregation> antiseg;
   if (stage.antiseg) {
     antiseg.emplace(attention_probe(unet), views, *map_views, models.conditioning.prompts,
-                    concept_mask_,
-                    plan_.request.antiseg_options, stage.steps);
+                    concept_mask_, plan_.request.antiseg_options, stage.steps);
     sampler.set_post_step_hook([&](const torch::Tensor& in, int i, int64_t t) {
       if (!run_.profile || i >= antiseg->steps()) return (*antiseg)(in, i, t);
       synchronize(device_);
@@ -235,6 +235,10 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
   // 4. A latent stage's picture: its latents decoded, and its views at the picture's size.
   std::optional<ViewStack> picture_views;
   if (stage.latent) {
+    // The decode is one long call (minutes at 1024 on a CPU): say so, since progress stops.
+    spdlog::info("stage {}: decoding {}x{} latents into the {}x{} picture{}", stage.stage,
+                 stage.size, stage.size, stage.picture_size(), stage.picture_size(),
+                 models.decoder->tiles(stage.size, stage.latent->tiling) ? " in tiles" : "");
     picture = models.decoder->decode(picture, stage.latent->tiling);
     if (!torch::isfinite(picture).all().item<bool>()) {
       throw Error(ErrorKind::kRuntime, "stage " + std::to_string(stage.stage) +
@@ -245,8 +249,8 @@ StageResult SampleRunner::run_stage(size_t stage_index, torch::Tensor& picture, 
   }
 
   // 5. To the host, once: the picture, the picture under each view, the records.
-  download(picture, picture_views ? *picture_views : views, filters ? &*filters : nullptr,
-           records, antiseg ? &*antiseg : nullptr, result);
+  download(picture, picture_views ? *picture_views : views, filters ? &*filters : nullptr, records,
+           antiseg ? &*antiseg : nullptr, result);
   synchronize(device_);
   result.timing.seconds = seconds_since(stage_start);
   result.timing.peak_memory_mib = peak_memory_mib(device_);

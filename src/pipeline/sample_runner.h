@@ -28,8 +28,8 @@ namespace anagram::detail {
 // What one stage of a plan runs on, all on the runner's device.
 struct StageModels {
   const UNet* unet = nullptr;
-  Conditioning conditioning;              // the stage's text model's states of the prompts
-  const VaeDecoder* decoder = nullptr;    // a latent stage's decoder, else null
+  Conditioning conditioning;            // the stage's text model's states of the prompts
+  const VaeDecoder* decoder = nullptr;  // a latent stage's decoder, else null
 };
 
 class SampleRunner {

@@ -11,9 +11,8 @@ bool moves_whole_blocks(const View& view, int64_t size, int64_t factor) {
   // Output pixel p of the big grid reads source pixel big_index[p]; its block must be the cell
   // that the small grid's output cell (p's block) reads.
   const torch::Tensor big_index = view.source_index(big, big).reshape({big, big});
-  const torch::Tensor source_block =
-      (big_index.div(big, "floor").div(factor, "floor") * size) +
-      big_index.remainder(big).div(factor, "floor");
+  const torch::Tensor source_block = (big_index.div(big, "floor").div(factor, "floor") * size) +
+                                     big_index.remainder(big).div(factor, "floor");
   const torch::Tensor small_index = view.source_index(size, size).reshape({size, size});
   const torch::Tensor expected =
       small_index.repeat_interleave(factor, 0).repeat_interleave(factor, 1);

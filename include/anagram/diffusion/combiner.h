@@ -33,7 +33,7 @@ struct TaskPredictions {
   // (N, C, S, S) float32: X_k = v_k(x), what task k's UNet saw; undefined where the stage's
   // inputs cannot be scored (latents): balancing then weighs the tasks equally.
   torch::Tensor view_inputs;
-  int step_index = 0;         // 0-based index into the schedule
+  int step_index = 0;  // 0-based index into the schedule
   int num_steps = 0;
   int64_t timestep = 0;
 };

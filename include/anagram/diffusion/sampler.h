@@ -32,8 +32,8 @@
 
 #include "anagram/diffusion/combiner.h"
 #include "anagram/diffusion/ddpm_scheduler.h"
-#include "anagram/diffusion/stage_scheduler.h"
 #include "anagram/diffusion/noise_source.h"
+#include "anagram/diffusion/stage_scheduler.h"
 #include "anagram/views/factor.h"
 #include "anagram/views/views.h"
 

@@ -84,8 +84,8 @@ struct StageEntry {
   // Super-resolution stages: the low-res augmentation schedule; its presence makes the stage a
   // super-resolution stage (pipeline/plan.h).
   std::optional<DDPMSchedulerConfig> noising_scheduler;
-  int64_t default_noise_level = 0;  // the published noise level (stage II 50, III 20); else 0
-  int64_t max_noise_level = 0;      // the largest noise level the UNet's class labels take
+  int64_t default_noise_level = 0;        // the published noise level (stage II 50, III 20); else 0
+  int64_t max_noise_level = 0;            // the largest noise level the UNet's class labels take
   bool augmentation_noise_first = false;  // the x4 upscaler draws it before the latents
   std::optional<LatentEntry> latent;      // stage III: x is latents, decoded to pictures
   std::optional<StageTextEntry> text;     // unset: the bundle's T5 encoder

@@ -7,8 +7,9 @@
 //
 // Everything that can be wrong with a request on this bundle fails here: views that do not fit
 // the picture sizes (or, in stage III, do not move whole 4x4 blocks), more steps than the
-// schedule has, a stage the bundle lacks, concept words not in their prompts. A plan is plain data, the same for every device: the session builds
-// the device-bound helpers (view index tensors on its device) when it runs the plan.
+// schedule has, a stage the bundle lacks, concept words not in their prompts. A plan is plain data,
+// the same for every device: the session builds the device-bound helpers (view index tensors on its
+// device) when it runs the plan.
 //
 // The cascade is a list of stages; what makes one stage differ from another is a field here,
 // so the sampling loop has no per-stage branches. A new kind of stage adds fields and a plan
@@ -21,8 +22,8 @@
 
 #include "anagram/diffusion/combiner.h"
 #include "anagram/models/bundle.h"
-#include "anagram/models/vae_decoder.h"
 #include "anagram/models/scheduler_config.h"
+#include "anagram/models/vae_decoder.h"
 #include "anagram/pipeline/request.h"
 #include "anagram/text/t5_tokenizer.h"
 #include "anagram/views/task.h"

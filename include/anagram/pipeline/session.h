@@ -23,8 +23,9 @@
 // across runs: pipeline/embeddings_cache.h).
 //
 // Where tensors live: the models, prompt states and everything inside generate() on the
-// session's device (the T5 encoder on text_device, its states moved to the device once per
-// prompt); the Sample that generate() returns on the host (io/sample.h).
+// session's device (the text encoders, T5 and stage III's own, on text_device, their states
+// moved to the device once per prompt); the Sample that generate() returns on the host
+// (io/sample.h).
 #pragma once
 
 #include <atomic>
@@ -48,8 +49,8 @@ struct SessionOptions {
   // Where the T5 encoder runs ("" = device). T5-XXL needs about 9.5 GB in float16: "cpu" keeps
   // it off the GPU (it runs once per prompt).
   std::string text_device;
-  // Free the text encoder once the prompts are encoded (it is reloaded if a later request has
-  // new prompts). `anagram gen` encodes every prompt first and frees it.
+  // Free the text encoders once the prompts are encoded (each is reloaded if a later request
+  // has new prompts). `anagram gen` encodes every prompt first and frees them.
   bool release_text_encoder = false;
   // A folder for prompt embeddings, keyed by the bundle's text-encoder hash and the prompt, so
   // later runs skip the encoder. "" = no cache.
@@ -67,7 +68,7 @@ struct SessionOptions {
 
 // Which models a session loads.
 struct SessionParts {
-  int stages = 0;  // the first N stages' UNets; 0: every stage the bundle has
+  int stages = 0;  // the first N stages' models; 0: every stage the bundle has
   bool clip = true;
   static SessionParts for_plan(const GenerationPlan& plan);
 };
