@@ -60,11 +60,13 @@ AttentionLayout read_attention(const JsonFields& a, int64_t image_size) {
   return layout;
 }
 
-// A DDPMScheduler config object; its errors name the key ("stages[0].scheduler': ...").
-DDPMSchedulerConfig read_scheduler(const JsonFields& where, const std::string& key) {
+// A scheduler config object (DDPM unless said); its errors name the key ("stages[0].scheduler':
+// ...").
+template <typename Config = DDPMSchedulerConfig>
+Config read_scheduler(const JsonFields& where, const std::string& key) {
   where.object(key);  // must be an object
   try {
-    return DDPMSchedulerConfig::from_json(where.raw(key));
+    return Config::from_json(where.raw(key));
   } catch (const Error& e) {
     where.fail(key, e.detail());
   }
@@ -165,12 +167,7 @@ StageEntry read_stage3(const Manifest& m, const JsonFields& s, const StageEntry&
   tokenizer.integer("end_token", 49407, 49407, 49407);
   e.text = text;
 
-  s.object("scheduler");
-  try {
-    e.scheduler = DDIMSchedulerConfig::from_json(s.raw("scheduler"));
-  } catch (const Error& err) {
-    s.fail("scheduler", err.detail());
-  }
+  e.scheduler = read_scheduler<DDIMSchedulerConfig>(s, "scheduler");
   e.noising_scheduler = read_scheduler(s, "low_res_scheduler");
   e.max_noise_level =
       s.integer("max_noise_level", 0, e.noising_scheduler->num_train_timesteps - 1, 350);

@@ -30,11 +30,8 @@ UNet UNet::load(const Manifest& manifest, const StageEntry& stage, const c10::De
   const auto x = at::randn({1, stage.unet.in_channels, size, size}, generator);
   const auto text = at::randn({1, tokens, hidden}, generator);
   const torch::Tensor labels =
-      unet.class_labels_
-          ? torch::full({1}, std::min<int64_t>(stage.default_noise_level, stage.max_noise_level),
-                        torch::kLong)
-                .to(device)
-          : torch::Tensor();
+      unet.class_labels_ ? torch::full({1}, stage.default_noise_level, torch::kLong).to(device)
+                         : torch::Tensor();
   const torch::Tensor out =
       detail::run_probe(file, [&] { return unet(x.to(device), 500, text.to(device), labels); });
   detail::expect_shape(file, out, {1, stage.unet.out_channels, size, size});

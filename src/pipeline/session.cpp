@@ -260,12 +260,21 @@ Sample Session::generate(const GenerationPlan& plan, int index, const RunOptions
   const auto encode_start = Clock::now();
   std::vector<std::string> prompts;
   for (const auto& task : plan.tasks) prompts.push_back(task.prompt);
+  std::map<int, Conditioning> conditioning;  // per text model: stages I and II share T5's
   std::vector<detail::StageModels> stages;
   for (const StagePlan& stage : plan.stages) {
     detail::StageModels models;
     models.unet = &impl_->unets.at(static_cast<size_t>(stage.stage - 1));
-    models.conditioning = {impl_->encode(stage.text_model, {""}, manifest_, device_),
-                           impl_->encode(stage.text_model, prompts, manifest_, device_)};
+    auto known = conditioning.find(stage.text_model);
+    if (known == conditioning.end()) {
+      known =
+          conditioning
+              .emplace(stage.text_model,
+                       Conditioning{impl_->encode(stage.text_model, {""}, manifest_, device_),
+                                    impl_->encode(stage.text_model, prompts, manifest_, device_)})
+              .first;
+    }
+    models.conditioning = known->second;
     if (stage.latent) models.decoder = &impl_->decoders.at(stage.stage);
     stages.push_back(std::move(models));
   }
